@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything svtrace and its tests need on Debian 12, and is quick
+# when it is all already there: Debian packages (as root), npm dependencies,
+# the native addon (node-gyp, at `npm ci`) and the TypeScript build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(bpftrace tshark tcpreplay tcpdump openvswitch-switch iproute2 python3-pandas)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2
+    exit 3
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >&2
+  apt-get install -y -q "${missing[@]}" >&2
+fi
+
+# tracefs for bpftrace's tracepoints (normally mounted already)
+if [ "$(id -u)" -eq 0 ] && [ ! -e /sys/kernel/tracing/events ] && [ -d /sys/kernel/tracing ]; then
+  mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+fi
+
+stamp=node_modules/.svtrace-setup
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ ! -f native/build/Release/svtrace_net.node ]; then
+  npm ci --no-audit --no-fund >&2
+  touch "$stamp"
+fi
+if [ ! -f dist/cli.js ] || [ -n "$(find src -newer dist/cli.js -print -quit)" ]; then
+  npm run build >&2
+fi
