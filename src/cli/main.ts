@@ -5,6 +5,8 @@
 import { Command } from 'commander';
 import { EXIT_USAGE } from './run.ts';
 import { VERSION } from '../version.ts';
+import * as decode from './decode.ts';
+import * as inspect from './inspect.ts';
 
 const program = new Command();
 program
@@ -17,7 +19,6 @@ program
     process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   });
 
-const commands: Array<Promise<{ register: (p: Command) => void }>> = [];
-for (const mod of commands) (await mod).register(program);
+for (const register of [decode.register, inspect.register]) register(program);
 
 await program.parseAsync(process.argv);
