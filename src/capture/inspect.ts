@@ -9,6 +9,7 @@ import type { CaptureSummary, PacketView } from '../pcap/index.ts';
 import {
   createFrameScan, F_CONFREV, F_SMPSYNCH, F_SVID, FIELD_COUNT, formatMac, latin1, readUint, SCAN_ERRORS, scanFrame,
 } from '../sv/index.ts';
+import { rank, selectKth } from '../util/percentile.ts';
 import { createSequence, observe, summarizeSequence, type SequenceGap, type SequenceState } from '../subscribe/sequence.ts';
 
 export interface PacingUs { min: number; mean: number; p50: number; p99: number; max: number; stddev: number }
@@ -63,6 +64,8 @@ interface Stream {
   lastRel: number;
   firstSec: number; firstNsec: number; lastSec: number; lastNsec: number;
   lastFrameId: number;
+  lastSynch: number;
+  lastAsduCount: number;
 }
 
 export interface Inspector {
@@ -72,7 +75,7 @@ export interface Inspector {
 
 export function createInspector(options: { wrapAt?: number } = {}): Inspector {
   const scan = createFrameScan();
-  const byAppId = new Map<number, Stream[]>();
+  const byAppId: Array<Stream[] | undefined> = new Array(65536);
   const streams: Stream[] = [];
   const malformed: InspectResult['malformed'] = { count: 0, byCode: {}, first: [] };
   let packets = 0, svFrames = 0, otherFrames = 0;
@@ -82,8 +85,8 @@ export function createInspector(options: { wrapAt?: number } = {}): Inspector {
     const o = scan.fieldOffset[i * FIELD_COUNT + F_SVID]!;
     const n = scan.fieldLength[i * FIELD_COUNT + F_SVID]!;
     const src = scan.start + 6;
-    let list = byAppId.get(scan.appId);
-    if (!list) byAppId.set(scan.appId, (list = []));
+    let list = byAppId[scan.appId];
+    if (!list) byAppId[scan.appId] = list = [];
     outer: for (const s of list) {
       if (s.svIdBytes.length !== n) continue;
       for (let k = 0; k < n; k++) if (s.svIdBytes[k] !== b[o + k]) continue outer;
@@ -102,7 +105,7 @@ export function createInspector(options: { wrapAt?: number } = {}): Inspector {
       },
       seq: createSequence(options.wrapAt), asdusPerFrame: new Set(), smpSynch: new Set(),
       gapsNs: new Float64Array(1024), gapCount: 0, lastRel: NaN,
-      firstSec: p.tsSec, firstNsec: p.tsNsec, lastSec: p.tsSec, lastNsec: p.tsNsec, lastFrameId: -1,
+      firstSec: p.tsSec, firstNsec: p.tsNsec, lastSec: p.tsSec, lastNsec: p.tsNsec, lastFrameId: -1, lastSynch: -1, lastAsduCount: -1,
     };
     list.push(s);
     streams.push(s);
@@ -131,11 +134,11 @@ export function createInspector(options: { wrapAt?: number } = {}): Inspector {
       const confRev = readUint(b, scan.fieldOffset[base + F_CONFREV]!, scan.fieldLength[base + F_CONFREV]!);
       observe(s.seq, scan.smpCnt[i]!, confRev);
       const synch = readUint(b, scan.fieldOffset[base + F_SMPSYNCH]!, scan.fieldLength[base + F_SMPSYNCH]!);
-      if (!s.smpSynch.has(synch)) s.smpSynch.add(synch);
+      if (synch !== s.lastSynch) { s.smpSynch.add(synch); s.lastSynch = synch; }
       if (s.lastFrameId !== packets) {
         s.lastFrameId = packets;
         s.report.frames++;
-        if (!s.asdusPerFrame.has(scan.asduCount)) s.asdusPerFrame.add(scan.asduCount);
+        if (scan.asduCount !== s.lastAsduCount) { s.asdusPerFrame.add(scan.asduCount); s.lastAsduCount = scan.asduCount; }
         if (s.lastRel === s.lastRel) {
           if (s.gapCount === s.gapsNs.length) {
             const grown = new Float64Array(s.gapsNs.length * 2);
@@ -192,25 +195,24 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
-/** Percentile rule used everywhere in svtrace: nearest rank, ceil(p/100 · n)-th smallest. */
-export function nearestRank(sorted: ArrayLike<number>, p: number): number {
-  const n = sorted.length;
-  const k = Math.min(n, Math.max(1, Math.ceil((p / 100) * n)));
-  return sorted[k - 1]!;
-}
-
 function pacing(gapsNs: Float64Array): PacingUs | null {
   const n = gapsNs.length;
   if (n === 0) return null;
-  const sorted = Float64Array.from(gapsNs).sort();
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += sorted[i]!;
+  let sum = 0, min = Infinity, max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const g = gapsNs[i]!;
+    sum += g;
+    if (g < min) min = g;
+    if (g > max) max = g;
+  }
   const mean = sum / n;
   let sq = 0;
-  for (let i = 0; i < n; i++) sq += (sorted[i]! - mean) ** 2;
+  for (let i = 0; i < n; i++) sq += (gapsNs[i]! - mean) ** 2;
+  const p50 = selectKth(gapsNs, rank(n, 50));
+  const p99 = selectKth(gapsNs, rank(n, 99));
   return {
-    min: round(sorted[0]! / 1e3, 3), mean: round(mean / 1e3, 3), p50: round(nearestRank(sorted, 50) / 1e3, 3),
-    p99: round(nearestRank(sorted, 99) / 1e3, 3), max: round(sorted[n - 1]! / 1e3, 3), stddev: round(Math.sqrt(sq / n) / 1e3, 3),
+    min: round(min / 1e3, 3), mean: round(mean / 1e3, 3), p50: round(p50 / 1e3, 3),
+    p99: round(p99 / 1e3, 3), max: round(max / 1e3, 3), stddev: round(Math.sqrt(sq / n) / 1e3, 3),
   };
 }
 

@@ -134,7 +134,8 @@ export function readUint(b: Uint8Array, p: number, n: number): number {
  */
 export function scanFrame(b: Uint8Array, start: number, end: number, s: FrameScan): number {
   s.start = start;
-  s.end = end = Math.min(end, b.length);
+  if (end > b.length) end = b.length;
+  s.end = end;
   s.asduCount = 0;
   s.securityOffset = -1;
   s.securityLength = 0;
@@ -222,35 +223,50 @@ function rel(s: FrameScan, status: number): number {
 }
 
 const REQUIRED_MASK = (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 7);
+const ALL_FIELDS = (1 << FIELD_COUNT) - 1;
 const FIXED_SIZE = new Int8Array([0, 0, -2, -4, 8, -1, -2, 0, -2, 8]);
 
 function scanAsdu(b: Uint8Array, p: number, end: number, i: number, s: FrameScan): number {
   const base = i * FIELD_COUNT;
-  s.fieldOffset.fill(-1, base, base + FIELD_COUNT);
-  s.fieldLength.fill(-1, base, base + FIELD_COUNT);
+  const offs = s.fieldOffset, lens = s.fieldLength;
   let seen = 0;
   while (p < end) {
-    const st = readTlv(b, p, end, s);
-    if (st) return rel(s, st);
-    const f = tlv.tag - 0x80;
+    let tag: number, value: number, len: number;
+    // fast path: one-octet tag and short-form length, as every real ASDU field has
+    if (p + 2 <= end && (b[p]! & 0x1f) !== 0x1f && b[p + 1]! < 0x80) {
+      tag = b[p]!;
+      len = b[p + 1]!;
+      value = p + 2;
+      if (value + len > end) return fail(s, 3, p - s.start, `length ${len} runs ${value + len - end} bytes past its container`);
+    } else {
+      const st = readTlv(b, p, end, s);
+      if (st) return rel(s, st);
+      tag = tlv.tag; value = tlv.value; len = tlv.len;
+    }
+    const f = tag - 0x80;
     if (f >= 0 && f < FIELD_COUNT) {
       // fixed sizes: positive = exact, negative = at most (integers may be shorter)
       const size = FIXED_SIZE[f]!;
-      if ((size > 0 && tlv.len !== size) || (size < 0 && (tlv.len < 1 || tlv.len > -size))) {
-        return fail(s, 8, p - s.start, `field 0x${tlv.tag.toString(16)} of ${tlv.len} octets`);
+      if ((size > 0 && len !== size) || (size < 0 && (len < 1 || len > -size))) {
+        return fail(s, 8, p - s.start, `field 0x${tag.toString(16)} of ${len} octets`);
       }
-      s.fieldOffset[base + f] = tlv.value;
-      s.fieldLength[base + f] = tlv.len;
+      offs[base + f] = value;
+      lens[base + f] = len;
       seen |= 1 << f;
     }
-    p = tlv.value + tlv.len;
+    p = value + len;
   }
   if ((seen & REQUIRED_MASK) !== REQUIRED_MASK) {
     const names = ['svID', '', 'smpCnt', 'confRev', '', 'smpSynch', '', 'seqData'];
     const missing = names.filter((nm, k) => nm && !(seen & (1 << k)));
     return fail(s, 7, end - s.start, `ASDU ${i} lacks ${missing.join(', ')}`);
   }
-  s.smpCnt[i] = readUint(b, s.fieldOffset[base + F_SMPCNT]!, s.fieldLength[base + F_SMPCNT]!);
+  // fields not seen in this ASDU are marked absent
+  if (seen !== ALL_FIELDS) {
+    for (let f = 0; f < FIELD_COUNT; f++) if (!(seen & (1 << f))) { offs[base + f] = -1; lens[base + f] = -1; }
+  }
+  const o = offs[base + F_SMPCNT]!;
+  s.smpCnt[i] = lens[base + F_SMPCNT] === 2 ? (b[o]! << 8) | b[o + 1]! : readUint(b, o, lens[base + F_SMPCNT]!);
   return 0;
 }
 

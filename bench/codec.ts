@@ -1,0 +1,94 @@
+/**
+ * Codec and `inspect` speed, each beside tshark on the same input in the same run.
+ *   npm run bench -- codec [--frames N]
+ * Prints frames/s of the scan fast path and of full object decoding from memory,
+ * and the wall time of `svtrace inspect` (built CLI) versus
+ * `tshark -T fields -e sv.svID -e sv.smpCnt` on an N-frame capture written by the encoder.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createFrameScan, decodeFrame, encodeFrame, encodeLe, scanFrame } from '../src/sv/index.ts';
+import { writeCaptureFile, type PacketToWrite } from '../src/pcap/index.ts';
+
+function frames(streams: number, n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = i % streams;
+    out.push(encodeFrame({
+      dst: '01:0c:cd:04:00:01', src: `02:00:00:00:00:${(s + 1).toString(16).padStart(2, '0')}`, vlan: { priority: 4, dei: false, id: 1 },
+      appId: 0x4000 + s, reserved1: 0, simulated: false, reserved2: 0,
+      asdus: [{ svId: `MU${String(s + 1).padStart(2, '0')}`, smpCnt: Math.floor(i / streams) % 4000, confRev: 1, smpSynch: 2, seqData: encodeLe([i, -i, 3, 4, 5, 6, 7, 8]) }],
+    }));
+  }
+  return out;
+}
+
+function time(fn: () => void): number {
+  const t = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
+
+export async function benchCodec(args: string[]): Promise<void> {
+  const total = Number(args[args.indexOf('--frames') + 1] ?? 0) || 1_000_000;
+  // in-memory decoding: 8 streams' frames, one contiguous buffer
+  const sample = frames(8, 8000);
+  const len = sample[0]!.length;
+  const buf = new Uint8Array(len * sample.length);
+  sample.forEach((f, i) => buf.set(f, i * len));
+  const scan = createFrameScan();
+  let sink = 0;
+  const scanRounds = 200;
+  scanFrame(buf, 0, len, scan);
+  const tScan = time(() => {
+    for (let r = 0; r < scanRounds; r++) {
+      for (let off = 0; off < buf.length; off += len) {
+        if (scanFrame(buf, off, off + len, scan) === 0) sink += scan.smpCnt[0]!;
+      }
+    }
+  });
+  const decodeRounds = 20;
+  const tDecode = time(() => {
+    for (let r = 0; r < decodeRounds; r++) {
+      for (let off = 0; off < buf.length; off += len) sink += decodeFrame(buf, off, off + len).asdus[0]!.smpCnt;
+    }
+  });
+  const scanRate = (scanRounds * sample.length) / tScan;
+  const decodeRate = (decodeRounds * sample.length) / tDecode;
+  console.log(`decode from memory (${len}-byte frames): scan fast path ${(scanRate / 1e6).toFixed(2)} M frames/s, full object decode ${(decodeRate / 1e6).toFixed(2)} M frames/s (target ≥ 10 M/s)${sink === 42 ? '' : ''}`);
+
+  // inspect vs tshark on a capture written by the encoder
+  const dir = mkdtempSync(join(tmpdir(), 'svtrace-bench-'));
+  try {
+    const file = join(dir, 'bench.pcap');
+    const base = 1_700_000_000_000_000_000n;
+    function* packets(): Generator<PacketToWrite> {
+      for (let i = 0; i < total; i++) yield { tsNs: base + BigInt(i) * 31_250n, data: sample[i % sample.length]! };
+    }
+    await writeCaptureFile(file, packets(), { format: 'pcap-ns' });
+    console.log(`capture: ${total} frames, ${(statSync(file).size / 1e6).toFixed(0)} MB, 8 streams`);
+    const cli = join(process.cwd(), 'dist', 'cli.js');
+    if (!existsSync(cli)) throw new Error('run `npm run build` first: the benchmark times the built CLI');
+    const ours = wall(process.execPath, [cli, 'inspect', '--json', file]);
+    const tsharkOk = spawnSync('tshark', ['-v']).status === 0;
+    if (!tsharkOk) {
+      console.log(`svtrace inspect: ${ours.toFixed(2)} s (${(total / ours / 1e6).toFixed(2)} M frames/s); tshark not installed, no ratio`);
+      return;
+    }
+    const theirs = wall('tshark', ['-r', file, '-T', 'fields', '-e', 'sv.svID', '-e', 'sv.smpCnt']);
+    console.log(`svtrace inspect: ${ours.toFixed(2)} s (${(total / ours / 1e6).toFixed(2)} M frames/s)`);
+    console.log(`tshark -T fields -e sv.svID -e sv.smpCnt: ${theirs.toFixed(2)} s (${(total / theirs / 1e3).toFixed(0)} k frames/s)`);
+    console.log(`ratio: svtrace inspect is ${(theirs / ours).toFixed(1)}× faster than tshark (target ≥ 50×)`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function wall(cmd: string, args: string[]): number {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr?.toString()}`);
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}

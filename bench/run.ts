@@ -1,0 +1,15 @@
+/**
+ * svtrace benchmarks. Every figure is printed beside a peer measured in the
+ * same run (tshark, tcpreplay, pandas), as a ratio: the machines are shared.
+ *   npm run bench                 all benchmarks
+ *   npm run bench -- codec        one of them
+ */
+import { benchCodec } from './codec.ts';
+
+const suites: Record<string, (args: string[]) => Promise<void>> = { codec: benchCodec };
+const args = process.argv.slice(2);
+const chosen = args.filter((a) => a in suites);
+for (const name of chosen.length ? chosen : Object.keys(suites)) {
+  console.log(`== ${name}`);
+  await suites[name]!(args);
+}
