@@ -1,0 +1,90 @@
+/**
+ * The one typed configuration of svtrace, as written in TOML (snake_case
+ * keys). Every section has defaults, so an empty file is a valid config.
+ * zod validates; `resolveConfig` (resolve.ts) merges file, flags and defaults.
+ */
+import { z } from 'zod';
+
+const ifname = z.string().regex(/^[A-Za-z0-9_.:-]{1,15}$/, 'an interface name: 1 to 15 letters, digits, _ . : -');
+const netns = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a network namespace name: letters, digits, _ . -');
+const mac = z.string().regex(/^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/, 'a MAC address like 01:0c:cd:04:00:00');
+const appId = z.number().int().min(0).max(0xffff);
+
+export const waveformSchema = z.object({
+  current_a: z.number().min(0).max(100_000).default(200),
+  voltage_v: z.number().min(0).max(1_000_000).default(11_547),
+  current_angle_deg: z.number().min(-360).max(360).default(20),
+  phase_deg: z.number().min(-360).max(360).default(0),
+  harmonics: z.array(z.object({ order: z.number().int().min(2).max(50), percent: z.number().min(0).max(100) })).default([]),
+  fault: z.object({
+    at_s: z.number().min(0),
+    current_factor: z.number().min(0).max(1000).default(10),
+    voltage_factor: z.number().min(0).max(10).default(0.3),
+  }).optional(),
+}).strict();
+
+export const streamsSchema = z.object({
+  count: z.number().int().min(1).max(1024).default(8),
+  svid: z.string().min(1).max(129).regex(/^[\x20-\x7e]+$/, 'printable ASCII (svID is a VisibleString)').default('MU{n:02}'),
+  appid: appId.default(0x4000),
+  dst_mac: mac.default('01:0c:cd:04:00:00'),
+  src_mac: mac.default('02:53:56:00:00:01'),
+  /** VLAN id, or false for untagged frames. */
+  vlan_id: z.union([z.number().int().min(0).max(4095), z.literal(false)]).default(0),
+  vlan_priority: z.number().int().min(0).max(7).default(4),
+  frequency: z.union([z.literal(50), z.literal(60)]).default(50),
+  samples_per_cycle: z.union([z.literal(80), z.literal(256)]).default(80),
+  asdus_per_frame: z.number().int().min(1).max(16).default(1),
+  conf_rev: z.number().int().min(0).max(0xffffffff).default(1),
+  smp_synch: z.number().int().min(0).max(255).default(2),
+  simulated: z.boolean().default(false),
+  dat_set: z.string().max(129).regex(/^[\x20-\x7e]*$/).optional(),
+  waveform: waveformSchema.default(() => waveformSchema.parse({})),
+}).strict();
+
+export const publishSchema = z.object({
+  interface: ifname.optional(),
+  netns: netns.optional(),
+  duration_s: z.number().positive().optional(),
+  /** SCHED_FIFO priority of the transmit thread, 0 = normal scheduling. */
+  fifo_priority: z.number().int().min(0).max(99).default(0),
+  /** CPU to pin the transmit thread to, -1 = any. */
+  cpu: z.number().int().min(-1).max(4095).default(-1),
+  record: z.string().optional(),
+  pcap: z.string().optional(),
+  loop: z.number().int().min(1).default(1),
+  speed: z.number().positive().max(1000).default(1),
+  repace: z.boolean().default(false),
+}).strict();
+
+export const subscribeSchema = z.object({
+  interface: ifname.optional(),
+  netns: netns.optional(),
+  /** svIDs or APPID ranges (4000..40ff) to keep; empty keeps all. */
+  streams: z.array(z.string()).default([]),
+  record: z.string().optional(),
+  duration_s: z.number().positive().optional(),
+  rcvbuf_bytes: z.number().int().min(65_536).max(1 << 30).default(32 << 20),
+  timestamping: z.enum(['software', 'hardware']).default('software'),
+}).strict();
+
+export const verdictsSchema = z.object({
+  /** Limits in µs per segment (Ttot, Thyp, Tsub, ... or a custom name). */
+  limits_us: z.record(z.string().regex(/^[A-Za-z0-9_]{1,32}$/), z.number().positive()).default({ Ttot: 200, Thyp: 100, Tsub: 100 }),
+  max_missing: z.number().int().min(0).default(0),
+}).strict();
+
+export const configSchema = z.object({
+  streams: streamsSchema.default(() => streamsSchema.parse({})),
+  publish: publishSchema.default(() => publishSchema.parse({})),
+  subscribe: subscribeSchema.default(() => subscribeSchema.parse({})),
+  verdicts: verdictsSchema.default(() => verdictsSchema.parse({})),
+  /** Sections owned by other commands (trace, lab) are validated there. */
+  trace: z.record(z.string(), z.unknown()).optional(),
+  lab: z.record(z.string(), z.unknown()).optional(),
+}).strict();
+
+export type SvtraceConfig = z.infer<typeof configSchema>;
+export type StreamsConfig = z.infer<typeof streamsSchema>;
+export type PublishConfig = z.infer<typeof publishSchema>;
+export type SubscribeConfig = z.infer<typeof subscribeSchema>;

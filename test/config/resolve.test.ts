@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfigText, resolveConfig, streamsSpec } from '../../src/config/resolve.ts';
+import { expandStreams } from '../../src/publish/streams.ts';
+
+test('defaults: an empty config is valid and means 8 streams of 9-2LE at 4000/s, VLAN priority 4', () => {
+  const c = resolveConfig(null);
+  assert.equal(c.streams.count, 8);
+  assert.equal(c.streams.vlan_priority, 4);
+  assert.deepEqual(c.verdicts.limits_us, { Ttot: 200, Thyp: 100, Tsub: 100 });
+  const streams = expandStreams(streamsSpec(c));
+  assert.equal(streams[7]!.svId, 'MU08');
+});
+
+const cases: Array<{ name: string; toml: string; flags?: Record<string, unknown>; check?: (c: ReturnType<typeof resolveConfig>) => void; error?: RegExp }> = [
+  { name: 'TOML values', toml: 'streams.count = 64\n[streams.waveform]\nharmonics = [{ order = 5, percent = 4 }]\n', check: (c) => { assert.equal(c.streams.count, 64); assert.equal(c.streams.waveform.harmonics[0]!.order, 5); } },
+  { name: 'flags win over the file', toml: '[streams]\ncount = 64\n', flags: { 'streams.count': 2, 'publish.interface': 'eth1' }, check: (c) => { assert.equal(c.streams.count, 2); assert.equal(c.publish.interface, 'eth1'); } },
+  { name: 'untagged', toml: '[streams]\nvlan_id = false\n', check: (c) => assert.equal(streamsSpec(c).vlan, null) },
+  { name: '60 Hz × 256', toml: '[streams]\nfrequency = 60\nsamples_per_cycle = 256\n', check: (c) => assert.equal(c.streams.frequency * c.streams.samples_per_cycle, 15360) },
+  { name: 'unknown key', toml: '[streams]\ncuont = 3\n', error: /streams: Unrecognized key/ },
+  { name: 'bad frequency', toml: '[streams]\nfrequency = 55\n', error: /streams\.frequency/ },
+  { name: 'hostile interface name', toml: '[publish]\ninterface = "eth0; rm -rf /"\n', error: /publish\.interface: an interface name/ },
+  { name: 'svID not VisibleString', toml: '[streams]\nsvid = "MU\\u0001"\n', error: /printable ASCII/ },
+  { name: 'syntax', toml: '[streams\ncount = 1', error: /not valid TOML/ },
+  { name: 'original svtrace.cfg keys', toml: 'SV_INTERFACE=ens1f0\nSV_BUFFER_SIZE=33554432\n', check: (c) => { assert.equal(c.subscribe.interface, 'ens1f0'); assert.equal(c.subscribe.rcvbuf_bytes, 33554432); assert.equal((c.trace as Record<string, unknown>).interface, 'ens1f0'); } },
+  { name: 'svtrace.cfg with a hostile interface', toml: 'SV_INTERFACE="x$(reboot)"\n', error: /subscribe\.interface/ },
+];
+
+for (const c of cases) {
+  test(`config: ${c.name}`, () => {
+    const run = () => resolveConfig(parseConfigText(c.toml, 'test.toml'), c.flags, 'test.toml');
+    if (c.error) {
+      assert.throws(run, (e: Error & { code?: string; hint?: string }) => {
+        assert.match(e.message, c.error!);
+        assert.ok(e.code?.startsWith('CONFIG_'));
+        assert.ok(e.hint);
+        return true;
+      });
+    } else c.check!(run());
+  });
+}
