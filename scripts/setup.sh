@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(bpftrace tshark tcpreplay tcpdump openvswitch-switch iproute2 python3-pandas)
+packages=(bpftrace tshark tcpreplay tcpdump openvswitch-switch iproute2 python3-pandas fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
