@@ -7,6 +7,8 @@ import { EXIT_USAGE } from './run.ts';
 import { VERSION } from '../version.ts';
 import * as decode from './decode.ts';
 import * as inspect from './inspect.ts';
+import * as publish from './publish.ts';
+import * as subscribe from './subscribe.ts';
 
 const program = new Command();
 program
@@ -19,6 +21,6 @@ program
     process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   });
 
-for (const register of [decode.register, inspect.register]) register(program);
+for (const register of [decode.register, inspect.register, publish.register, subscribe.register]) register(program);
 
 await program.parseAsync(process.argv);

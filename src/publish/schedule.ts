@@ -40,6 +40,8 @@ export interface Schedule {
   next(batch: FrameBatch, max: number, untilNs: bigint): number;
   /** Frames scheduled so far. */
   produced(): number;
+  /** True once every frame of the run's duration was produced. */
+  finished(): boolean;
 }
 
 export function createBatch(capacity: number, maxFrameBytes: number): FrameBatch {
@@ -117,6 +119,6 @@ export function createSchedule(streams: StreamSpec[], options: ScheduleOptions):
 
   return {
     streams, rate, asdusPerFrame: n, startNs, framesPerSecond: (streams.length * rate) / n,
-    next, produced: () => produced,
+    next, produced: () => produced, finished: () => slot >= totalSlots,
   };
 }

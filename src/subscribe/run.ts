@@ -1,0 +1,125 @@
+/**
+ * A subscribe run: the addon's receive thread hands over frames with their
+ * kernel RX timestamp (T3) and the application time taken in C right after
+ * receive (T4); the receiver decodes and checks each stream's sequence; the
+ * samples go to a record. Stops after a duration or on the signal (Ctrl-C),
+ * after the last batch was taken: nothing received is lost.
+ */
+import { clockNowNs, openPacketSocket, type RxStats } from '../net/index.ts';
+import { encodeSvId, openRecordWriter, type RecordWriter } from '../record/index.ts';
+import { openCaptureSink, type CaptureSink } from '../pcap/index.ts';
+import { parseStreamFilter } from './filter.ts';
+import { createReceiver, type StreamSummary } from './receiver.ts';
+
+export interface SubscribeOptions {
+  ifname: string;
+  netns?: string;
+  streams: string[];
+  durationS: number;
+  recordDir?: string;
+  rcvBufBytes?: number;
+  timestamping?: 'software' | 'hardware';
+  command?: string[];
+  signal?: AbortSignal;
+  onProgress?: (p: SubscribeProgress) => void;
+  /** Called once the socket is receiving (tests and scripts start the publisher then). */
+  onReady?: () => void;
+  /** Stop after this many seconds without any frame once frames were seen. */
+  idleStopS?: number;
+  /** Also write every received frame (with its kernel RX time) to this pcapng file. */
+  pcapPath?: string;
+}
+
+export interface SubscribeProgress {
+  elapsedS: number;
+  frames: number;
+  samples: number;
+  streams: number;
+  missing: number;
+  kernelDrops: number;
+}
+
+export interface SubscribeResult {
+  frames: number;
+  samples: number;
+  malformed: number;
+  filtered: number;
+  otherFrames: number;
+  firstErrors: string[];
+  streams: StreamSummary[];
+  rx: RxStats;
+  interrupted: boolean;
+  recordDir: string | null;
+}
+
+export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult> {
+  const filter = parseStreamFilter(o.streams);
+  const receiver = createReceiver(filter);
+  const sock = openPacketSocket({ ifname: o.ifname, netns: o.netns, rcvBufBytes: o.rcvBufBytes ?? 32 << 20, timestamping: o.timestamping });
+  let writer: RecordWriter | null = null;
+  let pcap: CaptureSink | null = null;
+  try {
+    if (o.pcapPath) pcap = await openCaptureSink(o.pcapPath, { format: 'pcapng', interfaceName: o.ifname });
+    if (o.recordDir) {
+      writer = await openRecordWriter(o.recordDir, {
+        role: 'subscribe', points: ['T3', 'T4'], startedNs: clockNowNs(), command: o.command,
+        clock: { name: 'realtime', note: `T3: ${o.timestamping === 'hardware' ? 'NIC hardware' : 'kernel software'} RX timestamp; T4: application time after recvmmsg, in C` },
+        extra: { interface: o.ifname, netns: o.netns ?? null },
+      });
+    }
+    const svIds: Uint8Array[] = [];
+    let lastFrameAt = 0;
+    sock.startReceive((b) => {
+      const cols = receiver.take(b);
+      if (pcap) for (let i = 0; i < b.count; i++) void pcap.write(b.kernelTsNs[i]!, b.frames.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!));
+      if (b.count) lastFrameAt = Date.now();
+      if (!writer || cols.length === 0) return;
+      for (let i = svIds.length; i < receiver.streams.length; i++) svIds.push(receiver.streams[i]!.svIdBytes);
+      const common = { svIds, stream: cols.stream, appId: cols.appId, smpCnt: cols.smpCnt, iter: cols.iter, length: cols.length };
+      writer.appendColumns({ point: 'T3', src: o.timestamping === 'hardware' ? 'hw' : 'kernel', tNs: cols.t3Ns, ...common });
+      writer.appendColumns({ point: 'T4', src: 'app', tNs: cols.t4Ns, ...common });
+    });
+    o.onReady?.();
+    const t0 = Date.now();
+    let interrupted = false;
+    await new Promise<void>((resolve) => {
+      const stopNow = () => { interrupted = true; finish(); };
+      o.signal?.addEventListener('abort', stopNow, { once: true });
+      const timer = setInterval(() => {
+        const now = Date.now();
+        const c = receiver.counters();
+        o.onProgress?.({
+          elapsedS: (now - t0) / 1000, frames: c.frames, samples: c.samples, streams: receiver.streams.length,
+          missing: receiver.streams.reduce((m, s) => m + s.seq.missing, 0), kernelDrops: sock.stats().rx.kernelDrops,
+        });
+        if (now - t0 >= o.durationS * 1000) finish();
+        if (o.idleStopS && lastFrameAt && now - lastFrameAt > o.idleStopS * 1000) finish();
+      }, o.onProgress ? 1000 : 100);
+      let done = false;
+      function finish() {
+        if (done) return;
+        done = true;
+        clearInterval(timer);
+        o.signal?.removeEventListener('abort', stopNow);
+        resolve();
+      }
+    });
+    const rx = await sock.stopReceive();
+    if (pcap) { await pcap.close(); pcap = null; }
+    const c = receiver.counters();
+    const streams = receiver.summary();
+    if (writer) {
+      await writer.close({
+        stoppedNs: clockNowNs(),
+        counters: { frames: c.frames, samples: c.samples, malformed: c.malformed, kernelDrops: rx.kernelDrops, missing: streams.reduce((m, s) => m + s.missing, 0) },
+        streams: receiver.streams.map((s, i) => ({ svId: encodeSvId(s.svIdBytes), appId: s.appId, rate: streams[i]!.wrap })),
+      });
+      writer = null;
+    }
+    return { ...c, streams, rx, interrupted, recordDir: o.recordDir ?? null };
+  } finally {
+    if (writer) await writer.close().catch(() => undefined);
+    if (pcap) await pcap.close().catch(() => undefined);
+    sock.close();
+  }
+}
