@@ -135,7 +135,11 @@ export function resolveLabConfig(input: LabConfigInput = {}): LabConfig {
       'use 1 to 11 characters from A-Z a-z 0-9 _ . - , not starting with - or .',
     );
   }
-  const names: LabNames = { ...namesForPrefix(prefix), ...input.names };
+  const names = namesForPrefix(prefix);
+  for (const key of Object.keys(names) as Array<keyof LabNames>) {
+    const override = input.names?.[key];
+    if (override !== undefined) names[key] = override;
+  }
   validateNetnsName(names.pubNetns, 'publisher namespace');
   validateNetnsName(names.vmNetns, 'VM namespace');
   for (const key of ['pubIf', 'hostPubIf', 'vmIf', 'hostVmIf', 'bridge'] as const) validateIfName(names[key], key);

@@ -7,7 +7,7 @@ import { readdir, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, relative } from 'node:path';
 import { SvtraceError } from '../errors.ts';
 import { deleteLink, deleteNetns, getLink } from './netlink.ts';
-import { findOurDaemons, foreignVswitchdRunning, ovsPaths, processesMatching, stopDaemon, vsctl } from './ovs.ts';
+import { findOurDaemons, ovsPaths, processesMatching, stopDaemon, tapHolders, vsctl } from './ovs.ts';
 import { selfTestPcapPath } from './selftest.ts';
 import { loadState, ownerAlive, removeStateFile, statePath, type LabResource, type LabState } from './state.ts';
 
@@ -64,13 +64,13 @@ async function undo(state: LabState, r: LabResource): Promise<boolean> {
     case 'process':
       return (await stopDaemon(paths, r.name)).length > 0;
     case 'bridge': {
-      // an OVS bridge goes with ovs-vswitchd (exit --cleanup) but its tap survives a kill -9
+      const existed = (await getLink(r.name)) !== undefined;
       if (r.switch === 'ovs' && findOurDaemons('ovs-vswitchd', paths.daemons['ovs-vswitchd'].pidfile).length > 0) {
-        // ask our OVS to remove it (and its tap); a dead one leaves the tap behind, removed below
+        // ask our OVS to remove it with its tap; a killed ovs-vswitchd leaves the tap behind, removed below
         await vsctl(paths, ['--if-exists', 'del-br', r.name], true).catch(() => undefined);
       }
       const link = await getLink(r.name);
-      if (!link) return r.switch === 'ovs';
+      if (!link) return existed;
       const expected = r.switch === 'ovs' ? ['tun', 'openvswitch'] : ['bridge'];
       if (!expected.includes(link.kind ?? '')) throw new Error(`${r.name} is a ${link.kind ?? 'plain'} link, not ours; left alone`);
       return deleteLink(r.name);
@@ -78,9 +78,8 @@ async function undo(state: LabState, r: LabResource): Promise<boolean> {
     case 'tap': {
       const link = await getLink(r.name);
       if (!link) return false;
-      if (foreignVswitchdRunning(paths.daemons['ovs-vswitchd'].pidfile)) {
-        throw new Error(`another ovs-vswitchd is running and may own ${r.name}; left alone`);
-      }
+      const holders = tapHolders(r.name);
+      if (holders.length > 0) throw new Error(`${r.name} is held open by pid ${holders.join(', ')}, not ours; left alone`);
       return deleteLink(r.name);
     }
     case 'veth': {
@@ -162,6 +161,9 @@ export async function labDown(runDir: string, progress: Progress = () => {}): Pr
   if (state === undefined) {
     await removeStateFile(runDir); // an empty file left by an `up` killed before its first write
     return { runDir, wasUp: false, steps: [], durationMs: performance.now() - started };
+  }
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new SvtraceError('LAB_NOT_ROOT', `taking down the lab in ${runDir} needs root`, { hint: 'run it as root, e.g. sudo svtrace lab down' });
   }
   if (state.phase === 'creating' && ownerAlive(state)) {
     throw new SvtraceError('LAB_UP_IN_PROGRESS', `\`svtrace lab up\` (pid ${state.owner.pid}) is still creating the lab in ${runDir}`, {

@@ -71,6 +71,17 @@ export async function getLink(name: string, netns?: string): Promise<LinkInfo | 
   return info;
 }
 
+/** Names of every link in the namespace (root when undefined), in one `ip` call. */
+export async function listLinks(netns?: string): Promise<string[]> {
+  const r = await run('ip', ipIn(netns, ['-j', 'link', 'show']), { allowFailure: true });
+  if (r.exitCode !== 0 || r.stdout.trim() === '') return [];
+  try {
+    return (JSON.parse(r.stdout) as Array<{ ifname?: unknown }>).map((l) => String(l.ifname));
+  } catch {
+    return [];
+  }
+}
+
 export async function linkExists(name: string, netns?: string): Promise<boolean> {
   return (await getLink(name, netns)) !== undefined;
 }
@@ -83,14 +94,15 @@ export function ipv6Available(): boolean {
  * Disables IPv6 (and with it router/neighbour solicitations and MLD reports)
  * on one interface, or on `all` and `default` of a namespace.
  */
-export async function disableIpv6(netns: string | undefined, ifname: string): Promise<void> {
+export async function disableIpv6(netns: string | undefined, ...ifnames: string[]): Promise<void> {
   if (!ipv6Available()) return;
   if (netns === undefined) {
-    await writeFile(`/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`, '1');
+    for (const ifname of ifnames) await writeFile(`/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`, '1');
     return;
   }
   // the slash form keeps a '.' in an interface name from being read as a separator
-  await run('ip', ['netns', 'exec', netns, 'sysctl', '-q', '-w', `net/ipv6/conf/${ifname}/disable_ipv6=1`]);
+  const keys = ifnames.map((ifname) => `net/ipv6/conf/${ifname}/disable_ipv6=1`);
+  await run('ip', ['netns', 'exec', netns, 'sysctl', '-q', '-w', ...keys]);
 }
 
 /** Link settings that keep a lab link quiet: no IPv6, no ARP, the lab's MTU, up. */

@@ -15,9 +15,9 @@ import { teardown, type Progress } from './down.ts';
 import { hasCommand, run } from './exec.ts';
 import { applyNetem } from './impair.ts';
 import { describeImpairment, HOPS } from './impair-spec.ts';
-import { disableIpv6, getLink, linkExists, listNetns, quietUp } from './netlink.ts';
+import { disableIpv6, getLink, listLinks, listNetns, quietUp } from './netlink.ts';
 import {
-  addBridge, createDb, OVS_DATAPATH_TAP, ovsPaths, schemaPath, startOvsdbServer, startVswitchd,
+  addBridge, createDb, OVS_DATAPATH_TAP, ovsPaths, schemaPath, startOvsdbServer, startVswitchd, tapHolders,
 } from './ovs.ts';
 import { checkForwarding } from './selftest.ts';
 import {
@@ -63,15 +63,20 @@ async function checkNamesFree(config: LabConfig, sw: SwitchKind): Promise<void> 
   const taken: string[] = [];
   const netns = await listNetns();
   for (const ns of [n.pubNetns, n.vmNetns]) if (netns.includes(ns)) taken.push(`namespace ${ns}`);
-  for (const link of [n.hostPubIf, n.hostVmIf, n.bridge, n.pubIf, n.vmIf]) if (await linkExists(link)) taken.push(`link ${link}`);
+  const links = await listLinks();
+  for (const link of [n.hostPubIf, n.hostVmIf, n.bridge, n.pubIf, n.vmIf]) if (links.includes(link)) taken.push(`link ${link}`);
   if (taken.length > 0) {
     throw new SvtraceError('LAB_NAME_IN_USE', `these names are already in use: ${taken.join(', ')}`, {
       hint: 'take down the lab that uses them (svtrace lab down --run-dir DIR), or choose another --prefix',
     });
   }
-  if (sw === 'ovs' && (await linkExists(OVS_DATAPATH_TAP))) {
-    throw new SvtraceError('LAB_OVS_DATAPATH_BUSY', `another Open vSwitch userspace datapath runs here (link ${OVS_DATAPATH_TAP} exists); only one fits in a network namespace`, {
-      hint: `take that lab down first, or use --switch bridge; if nothing uses it, ip link del ${OVS_DATAPATH_TAP}`,
+  if (sw === 'ovs' && links.includes(OVS_DATAPATH_TAP)) {
+    const holders = tapHolders(OVS_DATAPATH_TAP);
+    const who = holders.length > 0 ? `pid ${holders.join(', ')} holds it` : 'no process holds it: a leftover of a killed ovs-vswitchd';
+    throw new SvtraceError('LAB_OVS_DATAPATH_BUSY', `link ${OVS_DATAPATH_TAP} exists (${who}); only one Open vSwitch userspace datapath fits in a network namespace`, {
+      hint: holders.length > 0
+        ? 'take that lab down first (svtrace lab down --run-dir DIR), or use --switch bridge'
+        : `remove it (ip link del ${OVS_DATAPATH_TAP}) and try again, or use --switch bridge`,
     });
   }
 }
@@ -141,8 +146,7 @@ async function build(state: LabState, config: LabConfig, progress: Progress): Pr
     progress(`creating namespace ${ns}`);
     await step(state, { kind: 'netns', name: ns }, () => run('ip', ['netns', 'add', ns]).then(() => undefined));
     // links created in the namespace from now on start with IPv6 off
-    await disableIpv6(ns, 'default');
-    await disableIpv6(ns, 'all');
+    await disableIpv6(ns, 'default', 'all');
   }
   const pairs = [
     { host: n.hostPubIf, peer: n.pubIf, netns: n.pubNetns },

@@ -77,6 +77,13 @@ test('OVS lab: tagged and untagged SV cross it, status sees every piece, down re
     } finally {
       removeDir(otherDir);
     }
+    const thirdDir = tempRunDir('o3');
+    try {
+      await assert.rejects(labUp({ switch: 'ovs', runDir: thirdDir, prefix: uniquePrefix('x') }), (e: unknown) =>
+        e instanceof SvtraceError && e.code === 'LAB_OVS_DATAPATH_BUSY' && e.message.includes(`pid ${topo.ovs?.pids['ovs-vswitchd']}`));
+    } finally {
+      removeDir(thirdDir);
+    }
     assert.equal((await labStatus(topo.runDir)).healthy, true, 'the refused labs touched nothing of ours');
   });
 });
@@ -144,6 +151,21 @@ test('lab up with an impairment it cannot apply rolls back everything and says w
     await labDown(runDir).catch(() => undefined);
     removeDir(runDir);
   }
+});
+
+test('ovs-vswitchd killed with -9: status shows it, down still removes its persistent taps', { skip }, async (t) => {
+  await withLab(t, 'z', { verifyForwarding: false }, async (topo) => {
+    const pid = topo.ovs?.pids['ovs-vswitchd'];
+    assert.ok(pid);
+    process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    const status = await labStatus(topo.runDir);
+    assert.equal(status.healthy, false);
+    assert.equal(status.items.find((i) => i.name === 'ovs-vswitchd')?.present, false);
+    assert.equal(status.items.find((i) => i.kind === 'bridge')?.present, false);
+    // the userspace datapath's taps outlive their process
+    assert.equal(status.items.find((i) => i.name === 'ovs-netdev')?.present, true);
+  });
 });
 
 function resourceCount(runDir: string): number | 'up' {
