@@ -9,6 +9,7 @@ import * as decode from './decode.ts';
 import * as inspect from './inspect.ts';
 import * as publish from './publish.ts';
 import * as subscribe from './subscribe.ts';
+import * as lab from './lab.ts';
 
 const program = new Command();
 program
@@ -21,6 +22,6 @@ program
     process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   });
 
-for (const register of [decode.register, inspect.register, publish.register, subscribe.register]) register(program);
+for (const register of [decode.register, inspect.register, publish.register, subscribe.register, lab.register]) register(program);
 
 await program.parseAsync(process.argv);
