@@ -12,7 +12,11 @@ import {
 import { rank, selectKth } from '../util/percentile.ts';
 import { createSequence, observe, summarizeSequence, type SequenceGap, type SequenceState } from '../subscribe/sequence.ts';
 
-export interface PacingUs { min: number; mean: number; p50: number; p99: number; max: number; stddev: number }
+export interface PacingUs {
+  min: number; mean: number; p50: number; p99: number; max: number; stddev: number;
+  /** Jitter: |gap − mean gap| (the mean gap is the period the stream really kept), nearest-rank percentiles. */
+  jitterP50: number; jitterP99: number; jitterMax: number;
+}
 
 export interface StreamReport {
   svId: string;
@@ -210,9 +214,17 @@ function pacing(gapsNs: Float64Array): PacingUs | null {
   for (let i = 0; i < n; i++) sq += (gapsNs[i]! - mean) ** 2;
   const p50 = selectKth(gapsNs, rank(n, 50));
   const p99 = selectKth(gapsNs, rank(n, 99));
+  const dev = new Float64Array(n);
+  let devMax = 0;
+  for (let i = 0; i < n; i++) {
+    const d = Math.abs(gapsNs[i]! - mean);
+    dev[i] = d;
+    if (d > devMax) devMax = d;
+  }
   return {
     min: round(min / 1e3, 3), mean: round(mean / 1e3, 3), p50: round(p50 / 1e3, 3),
     p99: round(p99 / 1e3, 3), max: round(max / 1e3, 3), stddev: round(Math.sqrt(sq / n) / 1e3, 3),
+    jitterP50: round(selectKth(dev, rank(n, 50)) / 1e3, 3), jitterP99: round(selectKth(dev, rank(n, 99)) / 1e3, 3), jitterMax: round(devMax / 1e3, 3),
   };
 }
 

@@ -33,11 +33,12 @@ export function renderInspect(r: InspectResult, source: string): string {
     rows, new Set([4, 5, 7, 9, 10, 11, 12]),
   );
   out += '\npacing (µs between frames of a stream)\n';
-  out += renderTable(['svID', 'APPID', 'min', 'mean', 'p50', 'p99', 'max', 'stddev'], r.streams.map((s) => {
+  out += renderTable(['svID', 'APPID', 'min', 'mean', 'p50', 'p99', 'max', 'stddev', 'jitter p50', 'jitter p99', 'jitter max'], r.streams.map((s) => {
     const p = s.pacingUs;
     const f = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(2));
-    return [printable(s.svId), hex4(s.appId), f(p?.min), f(p?.mean), f(p?.p50), f(p?.p99), f(p?.max), f(p?.stddev)];
-  }), new Set([2, 3, 4, 5, 6, 7]));
+    return [printable(s.svId), hex4(s.appId), f(p?.min), f(p?.mean), f(p?.p50), f(p?.p99), f(p?.max), f(p?.stddev), f(p?.jitterP50), f(p?.jitterP99), f(p?.jitterMax)];
+  }), new Set([2, 3, 4, 5, 6, 7, 8, 9, 10]));
+  out += '(jitter = |gap − mean gap|)\n';
   const gaps = r.streams.map((s) => (s.gaps.length ? `  ${printable(s.svId)} ${hex4(s.appId)}:\n${gapsText(s)}` : '')).join('');
   if (gaps) out += `\nmissing samples\n${gaps}`;
   return out;

@@ -11,6 +11,8 @@ export const EXIT_USAGE = 2;
 export const EXIT_ENVIRONMENT = 3;
 
 const ENVIRONMENT_CODES = /^(NOT_ROOT|NO_CAP|TOOL_MISSING|NET_|LAB_|TRACE_|OVS_)/;
+/** Codes in those families that are still the user's input, not the machine. */
+const USAGE_CODES = /(_INVALID|_INVALID_OPTION|_CONFIG_INVALID|_IMPAIRMENT_INVALID|_BAD_.*)$/;
 
 export function formatError(e: unknown): string {
   if (e instanceof SvtraceError) {
@@ -28,7 +30,7 @@ export function formatError(e: unknown): string {
 }
 
 export function exitCodeFor(e: unknown): number {
-  if (e instanceof SvtraceError) return ENVIRONMENT_CODES.test(e.code) ? EXIT_ENVIRONMENT : EXIT_USAGE;
+  if (e instanceof SvtraceError) return ENVIRONMENT_CODES.test(e.code) && !USAGE_CODES.test(e.code) ? EXIT_ENVIRONMENT : EXIT_USAGE;
   return EXIT_USAGE;
 }
 
