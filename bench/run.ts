@@ -5,8 +5,9 @@
  *   npm run bench -- codec        one of them
  */
 import { benchCodec } from './codec.ts';
+import { benchWire } from './wire.ts';
 
-const suites: Record<string, (args: string[]) => Promise<void>> = { codec: benchCodec };
+const suites: Record<string, (args: string[]) => Promise<void>> = { codec: benchCodec, wire: benchWire };
 const args = process.argv.slice(2);
 const chosen = args.filter((a) => a in suites);
 for (const name of chosen.length ? chosen : Object.keys(suites)) {
