@@ -4,7 +4,6 @@
  * when the reader is slow), and ends quietly when the reader goes away
  * (`svtrace decode x.pcap | head`).
  */
-import { once } from 'node:events';
 import { open } from 'node:fs/promises';
 import { SvtraceError } from '../errors.ts';
 
@@ -30,7 +29,11 @@ export function stdoutOutput(): Output {
     },
     async drained() {
       if (blocked && !closed) {
-        await Promise.race([once(out, 'drain'), once(out, 'close')]);
+        // resolves on drain, close or error (an EPIPE is handled above, not thrown here)
+        await new Promise<void>((resolve) => {
+          const done = () => { out.off('drain', done); out.off('close', done); out.off('error', done); resolve(); };
+          out.on('drain', done); out.on('close', done); out.on('error', done);
+        });
         blocked = false;
       }
     },

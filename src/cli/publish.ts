@@ -12,7 +12,7 @@ import { groupDigits, renderTable } from '../util/text.ts';
 interface Flags {
   config?: string; interface?: string; netns?: string; duration?: string; streams?: string; svid?: string; appid?: string;
   dstMac?: string; vlan?: string; priority?: string; freq?: string; spc?: string; asdus?: string; confRev?: string; smpSynch?: string;
-  simulated?: boolean; drop?: string; fifo?: string; cpu?: string; record?: string; json?: boolean;
+  simulated?: boolean; drop?: string; spin?: string; fifo?: string; cpu?: string; record?: string; json?: boolean;
 }
 
 const num = (v: string | undefined, name: string): number | undefined => {
@@ -44,6 +44,7 @@ export function register(program: Command): void {
     .option('--simulated', 'set the Simulated bit (Reserved1 0x8000)')
     .option('--fifo <prio>', 'SCHED_FIFO priority of the transmit thread (1..99)')
     .option('--cpu <n>', 'pin the transmit thread to this CPU')
+    .option('--spin <us>', 'busy-wait this many µs before each send (sharper pacing on machines with slow timer wake-ups; costs CPU)')
     .option('--drop <percent>', 'fault injection: leave out this share of frames at random, to test a subscriber')
     .option('-r, --record <dir>', 'record T0 of every sample into this new directory')
     .option('--json', 'print the result as JSON')
@@ -58,7 +59,7 @@ export function register(program: Command): void {
         'streams.samples_per_cycle': num(f.spc, '--spc'), 'streams.asdus_per_frame': num(f.asdus, '--asdus'), 'streams.conf_rev': num(f.confRev, '--conf-rev'),
         'streams.smp_synch': num(f.smpSynch, '--smp-synch'), 'streams.simulated': f.simulated,
         'publish.interface': f.interface, 'publish.netns': f.netns, 'publish.duration_s': num(f.duration, '--duration'),
-        'publish.fifo_priority': num(f.fifo, '--fifo'), 'publish.cpu': num(f.cpu, '--cpu'), 'publish.record': f.record,
+        'publish.fifo_priority': num(f.fifo, '--fifo'), 'publish.spin_us': num(f.spin, '--spin'), 'publish.cpu': num(f.cpu, '--cpu'), 'publish.record': f.record,
       });
       const p = config.publish;
       if (!p.interface) throw new SvtraceError('USAGE', 'no interface to publish on', { hint: 'give -i IFACE (and --netns NAME if it lives in a namespace), or publish.interface in the config' });
@@ -67,7 +68,7 @@ export function register(program: Command): void {
       const stop = interruptSignal();
       try {
         const r = await runPublish({
-          streams, ifname: p.interface, netns: p.netns, durationS: p.duration_s ?? Infinity, fifoPriority: p.fifo_priority, cpu: p.cpu,
+          streams, ifname: p.interface, netns: p.netns, durationS: p.duration_s ?? Infinity, fifoPriority: p.fifo_priority, cpu: p.cpu, spinUs: p.spin_us,
           recordDir: p.record, command: process.argv.slice(2), signal: stop.signal, dropPercent: num(f.drop, '--drop'),
           onProgress: (x) => progress.update(`publish ${x.elapsedS.toFixed(0)} s: ${groupDigits(x.framesSent)} frames sent (${groupDigits(x.framesPerSecond)}/s), send errors ${x.sendErrors} (buffer full ${x.sendBufferFull}), late ${x.late}, underruns ${x.underruns}`),
         });

@@ -50,6 +50,8 @@ export const publishSchema = z.object({
   fifo_priority: z.number().int().min(0).max(99).default(0),
   /** CPU to pin the transmit thread to, -1 = any. */
   cpu: z.number().int().min(-1).max(4095).default(-1),
+  /** Busy-wait this many µs before each send for sharper pacing (costs CPU). */
+  spin_us: z.number().int().min(0).max(10_000).default(0),
   record: z.string().optional(),
   pcap: z.string().optional(),
   loop: z.number().int().min(1).default(1),

@@ -17,6 +17,8 @@ export interface PublishOptions {
   durationS: number;
   fifoPriority?: number;
   cpu?: number;
+  /** Busy-wait this long before each send instead of sleeping (sharper pacing, costs CPU). */
+  spinUs?: number;
   recordDir?: string;
   command?: string[];
   signal?: AbortSignal;
@@ -117,7 +119,7 @@ export async function runPublish(o: PublishOptions): Promise<PublishResult> {
       }
     }
 
-    const tx = sock.startTransmit({ onTxReport, fifoPriority: o.fifoPriority || undefined, cpu: o.cpu !== undefined && o.cpu >= 0 ? o.cpu : undefined });
+    const tx = sock.startTransmit({ onTxReport, fifoPriority: o.fifoPriority || undefined, cpu: o.cpu !== undefined && o.cpu >= 0 ? o.cpu : undefined, spinUs: o.spinUs || undefined });
     const maxFrame = 64 + n * (96 + Math.max(...streams.map((s) => s.svId.length + (s.datSet?.length ?? 0))));
     const batch: FrameBatch = createBatch(4096, maxFrame);
     let queued = 0; // frames enqueued so far = next frame index
