@@ -51,7 +51,8 @@ export function createRowBatch(flushBytes: number): RowBatch {
         buf.copy(next, 0, 0, pos);
         buf = next;
       }
-      let p = pos + prefix.copy(buf, pos);
+      buf.set(prefix, pos);
+      let p = pos + prefix.length;
       p = writeUint(buf, p, appId);
       buf[p++] = 44;
       p = writeUint(buf, p, smpCnt);

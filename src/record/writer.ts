@@ -29,6 +29,16 @@ function badRow(what: string): SvtraceError {
   });
 }
 
+/** Why a record could not even start (nothing was recorded yet). */
+function openFailure(e: unknown, path: string, dir: string): SvtraceError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const full = code === 'ENOSPC' || code === 'EDQUOT';
+  return new SvtraceError(full ? 'RECORD_DISK_FULL' : 'RECORD_WRITE_FAILED', `cannot start a record in ${dir}: ${full ? 'the disk is full' : (e as Error).message} (writing ${path})`, {
+    hint: full ? 'Free space on that disk, or record to another one.' : 'Check that the directory can be created and written (permissions, read-only file system).',
+    cause: e,
+  });
+}
+
 async function prepareDir(dir: string): Promise<void> {
   try {
     await mkdir(dir, { recursive: true });
@@ -41,7 +51,7 @@ async function prepareDir(dir: string): Promise<void> {
     }
   } catch (e) {
     if (e instanceof SvtraceError) throw e;
-    throw writeFailure(e, dir, 0, dir);
+    throw openFailure(e, dir, dir);
   }
 }
 
@@ -79,7 +89,7 @@ export async function openRecordWriter(dir: string, init: ManifestInit, options:
   try {
     await writeManifest(dir, manifest);
   } catch (e) {
-    throw writeFailure(e, `${dir}/${MANIFEST_FILE}`, 0, dir);
+    throw openFailure(e, `${dir}/${MANIFEST_FILE}`, dir);
   }
 
   let failure: SvtraceError | undefined;
@@ -96,7 +106,7 @@ export async function openRecordWriter(dir: string, init: ManifestInit, options:
       options.onError?.(error);
     },
   }).catch((e: unknown) => {
-    throw writeFailure(e, (e as { file?: string }).file ?? dir, 0, dir);
+    throw openFailure(e, (e as { file?: string }).file ?? dir, dir);
   });
 
   const pointSet = new Set(manifest.points);

@@ -239,6 +239,11 @@ test('manifest: written at open and close, validated on read, clear errors', asy
   const code = (e: unknown): string => (isSvtraceError(e) ? e.code : String(e));
   await assert.rejects(openRecordWriter(dir, { role: 'publish', points: ['T0'], clock: { name: 'tai' } }), (e) => code(e) === 'RECORD_EXISTS');
   await assert.rejects(openRecordWriter(join(root, 'bad'), { role: 'publish', points: ['T 0'], clock: { name: 'tai' } }), (e) => code(e) === 'RECORD_BAD_MANIFEST');
+  writeFileSync(join(root, 'a-file'), 'x');
+  await assert.rejects(
+    openRecordWriter(join(root, 'a-file', 'rec'), { role: 'publish', points: ['T0'], clock: { name: 'tai' } }),
+    (e) => code(e) === 'RECORD_WRITE_FAILED' && (e as Error).message.startsWith(`cannot start a record in ${join(root, 'a-file', 'rec')}`),
+  );
   await assert.rejects(readManifest(root), (e) => code(e) === 'RECORD_NOT_A_RECORD' && (e as Error).message === `${root} has no manifest.json: is this a svtrace record directory?`);
   await assert.rejects(readManifest(join(root, 'nope')), (e) => code(e) === 'RECORD_NOT_A_RECORD');
   const path = join(dir, 'manifest.json');
