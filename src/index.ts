@@ -15,3 +15,5 @@ export { loadConfig } from './config/load.ts';
 export { resolveConfig, parseConfigText, streamsSpec } from './config/resolve.ts';
 export type { SvtraceConfig } from './config/schema.ts';
 export { nearestRank, selectKth, rank } from './util/percentile.ts';
+export * from './record/index.ts';
+export * from './net/index.ts';
