@@ -1,0 +1,98 @@
+/**
+ * Live joining of the points of each sample inside one tracer or subscriber
+ * (where every point shares one wrap-iteration count): when the second point
+ * of a segment arrives, its latency goes into that stream's and segment's
+ * histogram, its exact late counts, and the worst-per-second line. Memory is
+ * bounded: a sample whose other point never comes is evicted after
+ * `maxAgeMs` and counted as unmatched.
+ */
+import { createHistogram, record, type LatencyHistogram } from './histogram.ts';
+
+export interface SegmentDef {
+  name: string;
+  from: string;
+  to: string;
+}
+
+export const SEGMENTS: SegmentDef[] = [
+  { name: 'Tnet', from: 'T0', to: 'T1' },
+  { name: 'Thyp', from: 'T1', to: 'T2' },
+  { name: 'Ttrans', from: 'T2', to: 'T3' },
+  { name: 'Tsub', from: 'T3', to: 'T4' },
+  { name: 'Tseapath', from: 'T1', to: 'T4' },
+  { name: 'Ttot', from: 'T0', to: 'T4' },
+];
+
+export interface SegmentStats {
+  stream: string;
+  appId: number;
+  segment: string;
+  hist: LatencyHistogram;
+  /** The segment's limit (ns) from the verdicts, and the exact count of samples above it. */
+  limitNs: number | null;
+  late: number;
+  /** Worst latency in the current second, ns. */
+  worstThisSecondNs: number;
+}
+
+export interface LiveJoiner {
+  point(stream: string, appId: number, smpCnt: number, iter: number, point: string, tNs: bigint): void;
+  /** Call about once a second: evicts old halves, returns the worst latency per segment in the second that ended. */
+  tick(nowMs: number): Array<{ segment: string; stream: string; worstNs: number }>;
+  stats(): SegmentStats[];
+  unmatched(): number;
+  segments(): SegmentDef[];
+}
+
+export function createJoiner(points: string[], limitsNs: Record<string, number>, maxAgeMs = 2000): LiveJoiner {
+  const segments = SEGMENTS.filter((s) => points.includes(s.from) && points.includes(s.to));
+  const pending = new Map<string, { t: Map<string, bigint>; bornMs: number }>();
+  const stats = new Map<string, SegmentStats>();
+  let unmatched = 0;
+  let nowMs = Date.now();
+
+  function statsFor(stream: string, appId: number, segment: string): SegmentStats {
+    const key = `${segment}\u0000${stream}`;
+    let s = stats.get(key);
+    if (!s) stats.set(key, (s = { stream, appId, segment, hist: createHistogram(), limitNs: limitsNs[segment] ?? null, late: 0, worstThisSecondNs: -1 }));
+    return s;
+  }
+
+  return {
+    point(stream, appId, smpCnt, iter, point, tNs) {
+      if (segments.length === 0) return;
+      const key = `${stream}\u0000${iter}\u0000${smpCnt}`;
+      let p = pending.get(key);
+      if (!p) pending.set(key, (p = { t: new Map(), bornMs: nowMs }));
+      if (p.t.has(point)) return; // a copy of the same packet at the same point: the first counts
+      p.t.set(point, tNs);
+      for (const seg of segments) {
+        const a = p.t.get(seg.from), b = p.t.get(seg.to);
+        if (a === undefined || b === undefined || (point !== seg.from && point !== seg.to)) continue;
+        const ns = Number(b - a);
+        const s = statsFor(stream, appId, seg.name);
+        record(s.hist, ns);
+        if (s.limitNs !== null && ns > s.limitNs) s.late++;
+        if (ns > s.worstThisSecondNs) s.worstThisSecondNs = ns;
+      }
+      // complete samples stay until evicted, so that a late copy at a point is still recognised
+    },
+    tick(ms) {
+      nowMs = ms;
+      for (const [k, p] of pending) {
+        if (ms - p.bornMs <= maxAgeMs) break; // insertion order = age order
+        if (p.t.size < points.length) unmatched++;
+        pending.delete(k);
+      }
+      const out: Array<{ segment: string; stream: string; worstNs: number }> = [];
+      for (const s of stats.values()) {
+        if (s.worstThisSecondNs >= 0) out.push({ segment: s.segment, stream: s.stream, worstNs: s.worstThisSecondNs });
+        s.worstThisSecondNs = -1;
+      }
+      return out;
+    },
+    stats: () => [...stats.values()].sort((a, b) => a.segment.localeCompare(b.segment) || a.appId - b.appId || (a.stream < b.stream ? -1 : 1)),
+    unmatched: () => unmatched,
+    segments: () => segments,
+  };
+}

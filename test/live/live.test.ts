@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHistogram, percentileNs, record } from '../../src/live/histogram.ts';
+import { createJoiner } from '../../src/live/joiner.ts';
+import { renderLive, renderLiveLine } from '../../src/live/view.ts';
+import { nearestRank } from '../../src/util/percentile.ts';
+
+test('histogram percentiles bound the exact nearest-rank value from above within one bucket (12 %)', () => {
+  let x = 7;
+  const next = () => { x = (x * 1103515245 + 12345) % 2 ** 31; return x / 2 ** 31; };
+  const values: number[] = [];
+  const h = createHistogram();
+  for (let i = 0; i < 100_000; i++) {
+    const v = Math.round(20_000 * Math.exp(2 * next()) + (next() < 0.001 ? 5_000_000 * next() : 0));
+    values.push(v);
+    record(h, v);
+  }
+  values.sort((a, b) => a - b);
+  for (const p of [50, 90, 99, 99.9, 99.99]) {
+    const exact = nearestRank(values, p);
+    const est = percentileNs(h, p);
+    assert.ok(est >= exact && est <= exact * 1.13, `p${p}: exact ${exact}, histogram ${est}`);
+  }
+  assert.equal(percentileNs(h, 100), values.at(-1));
+  record(h, -5);
+  assert.equal(h.negative, 1);
+});
+
+test('the joiner pairs points of one sample, counts late samples exactly, and evicts unmatched halves', () => {
+  const j = createJoiner(['T1', 'T2'], { Thyp: 100_000 });
+  const t = 1_700_000_000_000_000_000n;
+  for (let k = 0; k < 100; k++) {
+    j.point('MU01', 0x4000, k, 0, 'T1', t + BigInt(k) * 250_000n);
+    if (k !== 42) j.point('MU01', 0x4000, k, 0, 'T2', t + BigInt(k) * 250_000n + (k % 10 === 0 ? 150_000n : 20_000n));
+  }
+  j.point('MU01', 0x4000, 5, 0, 'T2', t); // a copy at the same point: ignored
+  const [s] = j.stats();
+  assert.equal(s!.segment, 'Thyp');
+  assert.equal(s!.hist.count, 99);
+  assert.equal(s!.late, 10);
+  assert.equal(s!.hist.max, 150_000);
+  const worst = j.tick(Date.now());
+  assert.deepEqual(worst, [{ segment: 'Thyp', stream: 'MU01', worstNs: 150_000 }]);
+  j.tick(Date.now() + 10_000);
+  assert.equal(j.unmatched(), 1, 'sample 42 never reached T2');
+  const frame = { title: 'svtrace trace', elapsedS: 3, stats: j.stats(), rates: new Map(), missing: new Map([['MU01', 0]]), worstLines: ['00:00:01 Thyp 150 µs MU01'], footer: [] };
+  const screen = renderLive(frame);
+  assert.match(screen, /Thyp\s+MU01\s+4000\s+99/);
+  assert.match(screen, /10 > 100/);
+  assert.match(screen, /█/);
+  assert.match(renderLiveLine(frame), /^3s Thyp n=99 p50≤\S+ p99≤\S+ max=150 late=10 missing=0$/);
+});
