@@ -8,7 +8,7 @@
  * per bridge); only one such datapath can run per network namespace, and the
  * taps survive a `kill -9` of ovs-vswitchd, so `down` removes them.
  */
-import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { SvtraceError } from '../errors.ts';
 import { run, runDaemon, type RunResult } from './exec.ts';
@@ -164,6 +164,36 @@ export async function startVswitchd(paths: OvsPaths): Promise<number> {
   return pid;
 }
 
+const RMEM_DEFAULT = '/proc/sys/net/core/rmem_default';
+const LAB_RMEM_BYTES = 16 << 20;
+
+/**
+ * The userspace datapath reads each port through an AF_PACKET socket made
+ * with the default receive buffer (net.core.rmem_default, ~208 KiB: about
+ * 10 ms of 32 000 frames/s), and a descheduled ovs-vswitchd then drops
+ * frames. The default is raised only while OVS opens the lab's ports, and
+ * put back at once.
+ */
+async function withLargeSocketBuffers<T>(fn: () => Promise<T>): Promise<T> {
+  let previous: string | null = null;
+  try {
+    const now = readFileSync(RMEM_DEFAULT, 'utf8').trim();
+    if (Number(now) < LAB_RMEM_BYTES) {
+      writeFileSync(RMEM_DEFAULT, String(LAB_RMEM_BYTES));
+      previous = now;
+    }
+  } catch {
+    // not writable here: OVS keeps the default
+  }
+  try {
+    return await fn();
+  } finally {
+    if (previous !== null) {
+      try { writeFileSync(RMEM_DEFAULT, previous); } catch { /* nothing more to do */ }
+    }
+  }
+}
+
 /** Adds the netdev bridge and its two trunk ports, then checks OVS really opened them. */
 export async function addBridge(paths: OvsPaths, bridge: string, ports: string[], vlanTrunks: number[]): Promise<void> {
   const args = ['add-br', bridge, '--', 'set', 'bridge', bridge, 'datapath_type=netdev'];
@@ -172,7 +202,7 @@ export async function addBridge(paths: OvsPaths, bridge: string, ports: string[]
     if (vlanTrunks.length > 0) args.push(`trunks=${vlanTrunks.join(',')}`);
   }
   // ovs-vsctl exits 0 even when ovs-vswitchd fails to set a bridge up: read the Interface table back
-  const r = await vsctl(paths, args);
+  const r = await withLargeSocketBuffers(() => vsctl(paths, args));
   const problems = await interfaceProblems(paths, [bridge, ...ports]);
   if (problems.length > 0) {
     throw new SvtraceError('LAB_OVS_BRIDGE_FAILED', `Open vSwitch could not set up ${bridge}: ${problems.join('; ')}`, {
