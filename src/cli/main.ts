@@ -10,6 +10,8 @@ import * as inspect from './inspect.ts';
 import * as publish from './publish.ts';
 import * as subscribe from './subscribe.ts';
 import * as lab from './lab.ts';
+import * as trace from './trace.ts';
+import * as doctor from './doctor.ts';
 
 const program = new Command();
 program
@@ -22,6 +24,6 @@ program
     process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   });
 
-for (const register of [decode.register, inspect.register, publish.register, subscribe.register, lab.register]) register(program);
+for (const register of [decode.register, inspect.register, publish.register, subscribe.register, lab.register, trace.register, doctor.register]) register(program);
 
 await program.parseAsync(process.argv);
