@@ -1,0 +1,34 @@
+/** `svtrace demo`: the whole job on one machine, in one command. */
+import type { Command } from 'commander';
+import { runDemo } from '../demo/run.ts';
+import { SvtraceError } from '../errors.ts';
+import { action } from './run.ts';
+import { interruptSignal } from './progress.ts';
+import { groupDigits } from '../util/text.ts';
+
+export function register(program: Command): void {
+  program
+    .command('demo')
+    .description('bring up the lab, publish, trace the hypervisor, subscribe in the VM, report, and clean up')
+    .option('-o, --out <dir>', 'where the records and the report go', `svtrace-demo-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}`)
+    .option('-d, --duration <s>', 'seconds of traffic', '20')
+    .option('-n, --streams <n>', 'streams of 4000 samples/s', '8')
+    .option('--switch <kind>', 'bridge (default: kernel forwarding keeps up on small machines), ovs (userspace datapath) or auto', 'bridge')
+    .option('--impair', 'add a known disturbance so the report shows a tail (netem delay when the kernel has it, else a SCHED_FIFO CPU hog on the switch\'s CPU)')
+    .addHelpText('after', '\nExample:\n  sudo svtrace demo --duration 20 --impair')
+    .action(action(async (f: { out: string; duration: string; streams: string; switch: string; impair?: boolean }) => {
+      const durationS = Number(f.duration), streams = Number(f.streams);
+      if (!(durationS > 0 && durationS <= 3600)) throw new SvtraceError('USAGE', `--duration ${f.duration} is not 1..3600 s`, { hint: 'e.g. --duration 20' });
+      if (!(Number.isInteger(streams) && streams >= 1 && streams <= 64)) throw new SvtraceError('USAGE', `--streams ${f.streams} is not 1..64`, { hint: 'e.g. --streams 8' });
+      if (!['ovs', 'bridge', 'auto'].includes(f.switch)) throw new SvtraceError('USAGE', `--switch ${f.switch} is not ovs, bridge or auto`, { hint: 'e.g. --switch bridge' });
+      const stop = interruptSignal();
+      try {
+        const r = await runDemo({ outDir: f.out, durationS, streams, switch: f.switch as 'ovs' | 'bridge' | 'auto', impair: f.impair === true, signal: stop.signal, log: (l) => process.stderr.write(`svtrace demo: ${l}\n`) });
+        process.stdout.write(`published ${groupDigits(r.publish.framesSent)} frames; received ${groupDigits(r.subscribe.samples)} samples; missing ${groupDigits(r.subscribe.streams.reduce((m, s) => m + s.missing, 0))}\n`);
+        process.stdout.write(`records: ${r.records.join(', ')}\n`);
+        return 0;
+      } finally {
+        stop.dispose();
+      }
+    }));
+}

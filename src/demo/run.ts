@@ -1,0 +1,120 @@
+/**
+ * `svtrace demo`: the whole job on one machine. Lab up → trace the
+ * hypervisor (T1, T2) → subscribe in the VM (T3, T4) → publish (T0) for a
+ * while → stop → report → lab down, also on Ctrl-C or failure.
+ */
+import { mkdirSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { labDown, labUp, type LabTopology } from '../lab/index.ts';
+import { runPublish, type PublishResult } from '../publish/run.ts';
+import { runSubscribe, type SubscribeResult } from '../subscribe/run.ts';
+import { DEFAULT_WAVEFORM, expandStreams, type StreamSpec } from '../publish/streams.ts';
+import { frameTemplate } from '../publish/frames.ts';
+import { layoutFromFrame } from '../trace/layout.ts';
+import { startTrace, type TraceSession, type TraceSummary } from '../trace/index.ts';
+import { openRecordWriter, type RecordWriter } from '../record/index.ts';
+import { clockNowNs } from '../net/index.ts';
+import { SvtraceError } from '../errors.ts';
+import { cpuOf, startHog, type Hog } from './hog.ts';
+
+export interface DemoOptions {
+  outDir: string;
+  durationS: number;
+  streams: number;
+  switch: 'ovs' | 'bridge' | 'auto';
+  impair: boolean;
+  signal?: AbortSignal;
+  log: (line: string) => void;
+}
+
+export interface DemoResult {
+  outDir: string;
+  records: string[];
+  publish: PublishResult;
+  subscribe: SubscribeResult;
+  trace: TraceSummary | null;
+  traceError: string | null;
+  impairment: string | null;
+  lab: LabTopology;
+}
+
+export function demoStreams(count: number): StreamSpec[] {
+  return expandStreams({
+    count, svIdPattern: 'MU{n:02}', appIdBase: 0x4000, dstMacBase: '01:0c:cd:04:00:00', srcMacBase: '02:53:56:00:00:01',
+    vlan: { id: 0, priority: 4 }, freqHz: 50, samplesPerCycle: 80, asdusPerFrame: 1, confRev: 1, smpSynch: 2, simulated: false,
+    waveform: { ...DEFAULT_WAVEFORM, harmonics: [{ order: 5, percent: 3 }] },
+  });
+}
+
+export async function runDemo(o: DemoOptions): Promise<DemoResult> {
+  const out = resolve(o.outDir);
+  if (existsSync(join(out, 'publish'))) {
+    throw new SvtraceError('USAGE', `${out} already holds a demo run`, { hint: 'give another --out directory, or remove this one' });
+  }
+  mkdirSync(out, { recursive: true });
+  const runDir = join(out, 'lab');
+  const dirs = { publish: join(out, 'publish'), subscribe: join(out, 'subscribe'), trace: join(out, 'trace-hypervisor') };
+  o.log(`lab: building the path publisher → switch → VM (${o.switch})`);
+  const lab = (await labUp({ runDir, switch: o.switch, prefix: `sd${process.pid % 1000}` })).topology;
+  let hog: Hog | null = null;
+  let trace: TraceSession | null = null;
+  let traceWriter: RecordWriter | null = null;
+  try {
+    const streams = demoStreams(o.streams);
+    // the frames' layouts are known from the publisher: no need to learn them from traffic
+    const layouts = streams.map((s) => layoutFromFrame(frameTemplate(s).bytes));
+    let traceError: string | null = null;
+    try {
+      o.log('trace: attaching bpftrace to the hypervisor points T1 and T2');
+      let writer: RecordWriter | null = null;
+      const pending: Array<[string, string, number, number, number, bigint, number]> = [];
+      trace = await startTrace({ role: 'hypervisor', ingress: { name: lab.hostPubIf }, vmPort: { name: lab.hostVmIf }, layouts, streams: streams.map((s) => ({ svId: s.svId, appId: s.appId, smpCntWrap: 4000 })) }, {
+        onPoint: (e) => {
+          if (writer) writer.append(e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, 'bpf', e.cpu);
+          else pending.push([e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, e.cpu]);
+        },
+        onWarning: (w) => o.log(`trace: warning: ${w.message}`),
+      }, { stopOnSignals: false });
+      writer = traceWriter = await openRecordWriter(dirs.trace, {
+        role: 'trace', points: trace.points.map((p) => p.name), clock: { name: 'realtime', note: 'bpftrace nsecs mapped to CLOCK_REALTIME' }, startedNs: clockNowNs(),
+        streams: trace.streams.map((s) => ({ svId: s.svId, appId: s.appId, rate: 4000 })), extra: { machine: 'hypervisor' },
+      });
+      for (const r of pending) writer.append(r[0], r[1], r[2], r[3], r[4], r[5], 'bpf', r[6]);
+    } catch (e) {
+      traceError = (e as Error).message;
+      o.log(`trace: not available (${traceError}); the demo goes on with T0, T3 and T4`);
+    }
+    if (o.impair) {
+      const pid = lab.ovs?.pids['ovs-vswitchd'];
+      const cpu = (pid ? cpuOf(pid) : null) ?? 0;
+      hog = startHog(cpu, 2, 500);
+      o.log(`impair: a SCHED_FIFO busy loop (pid ${hog.pid}) takes CPU ${cpu} for 2 ms every 500 ms${pid ? `, the CPU of ovs-vswitchd (pid ${pid})` : ''}`);
+    }
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => { ready = r; });
+    o.log(`subscribe: receiving in ${lab.vmNetns}/${lab.vmIf} (T3 kernel RX, T4 application)`);
+    const sub = runSubscribe({ ifname: lab.vmIf, netns: lab.vmNetns, streams: [], durationS: o.durationS + 60, idleStopS: 1.5, recordDir: dirs.subscribe, onReady: ready, signal: o.signal });
+    await isReady;
+    o.log(`publish: ${o.streams} streams × 4000 samples/s for ${o.durationS} s from ${lab.pubNetns}/${lab.pubIf} (T0)`);
+    const publish = await runPublish({ streams, ifname: lab.pubIf, netns: lab.pubNetns, durationS: o.durationS, recordDir: dirs.publish, signal: o.signal,
+      onProgress: (p) => { if (Math.round(p.elapsedS) % 5 === 0) o.log(`publish: ${Math.round(p.elapsedS)} s, ${p.framesSent} frames sent`); } });
+    const subscribe = await sub;
+    hog?.stop();
+    hog = null;
+    let traceSummary: TraceSummary | null = null;
+    if (trace) {
+      traceSummary = await trace.stop();
+      trace = null;
+      await traceWriter?.close({ stoppedNs: clockNowNs(), counters: { lostEvents: traceSummary.lostEvents, lostLines: traceSummary.lostLines } });
+      traceWriter = null;
+    }
+    const records = [dirs.publish, dirs.trace, dirs.subscribe].filter((d) => existsSync(join(d, 'manifest.json')));
+    return { outDir: out, records, publish, subscribe, trace: traceSummary, traceError, impairment: o.impair ? 'cpu-hog' : null, lab };
+  } finally {
+    hog?.stop();
+    if (trace) await trace.stop().catch(() => undefined);
+    if (traceWriter) await traceWriter.close().catch(() => undefined);
+    o.log('lab: removing everything it made');
+    await labDown(runDir).catch((e: unknown) => o.log(`lab: down failed: ${(e as Error).message}; run svtrace lab down --run-dir ${runDir}`));
+  }
+}
