@@ -39,3 +39,10 @@ for (const c of cases) {
     } else c.check!(run());
   });
 }
+
+test('the example config in examples/ is valid', async () => {
+  const { loadConfig } = await import('../../src/config/load.ts');
+  const c = loadConfig(new URL('../../examples/svtrace.toml', import.meta.url).pathname);
+  assert.equal(c.streams.count, 8);
+  assert.equal((c.trace as Record<string, unknown>).vm_port, 'vnet3');
+});

@@ -80,3 +80,15 @@ test('metrics: cumulative buckets agree with the samples, hostile svIDs are esca
     await served.close();
   }
 });
+
+test('the Grafana dashboard only queries metrics svtrace serves', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { renderMetrics } = await import('../../src/live/metrics.ts');
+  const dash = JSON.parse(readFileSync(new URL('../../examples/grafana-dashboard.json', import.meta.url), 'utf8')) as { panels: Array<{ targets: Array<{ expr: string }> }> };
+  const j = createJoiner(['T1', 'T2'], { Thyp: 100_000 });
+  j.point('MU01', 1, 0, 0, 'T1', 0n); j.point('MU01', 1, 0, 0, 'T2', 5000n);
+  const served = new Set([...renderMetrics({ stats: () => j.stats(), missing: () => new Map([['MU01', 0]]), counters: () => ({ events: 2 }) }).matchAll(/^(svtrace_[a-z_]+)/gm)].map((m) => m[1]!));
+  const used = dash.panels.flatMap((p) => p.targets.flatMap((t) => [...t.expr.matchAll(/svtrace_[a-z_]+/g)].map((m) => m[0])));
+  assert.ok(used.length >= 6);
+  for (const name of used) assert.ok(served.has(name), `${name} is not served`);
+});
