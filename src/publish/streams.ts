@@ -39,23 +39,16 @@ export interface StreamSpec {
   waveform: WaveformSpec;
 }
 
-export interface StreamsSpec {
+/** Many streams at once: the shared settings, and patterns for what differs per stream. */
+export type StreamsSpec = Omit<StreamSpec, 'svId' | 'appId' | 'dstMac' | 'srcMac'> & {
   count: number;
   /** svID pattern: {n} is the stream number from 1, {n:02} zero-padded to 2 digits. */
   svIdPattern: string;
+  /** APPID, destination and source MAC of the first stream; each next stream adds 1. */
   appIdBase: number;
   dstMacBase: string;
   srcMacBase: string;
-  vlan: { id: number; priority: number } | null;
-  freqHz: 50 | 60;
-  samplesPerCycle: 80 | 256;
-  asdusPerFrame: number;
-  confRev: number;
-  smpSynch: number;
-  simulated: boolean;
-  datSet?: string;
-  waveform: WaveformSpec;
-}
+};
 
 export const DEFAULT_WAVEFORM: WaveformSpec = {
   currentA: 200, voltageV: 11547, currentAngleDeg: 20, phaseDeg: 0, harmonics: [],
@@ -98,11 +91,8 @@ export function expandStreams(spec: StreamsSpec): StreamSpec[] {
       throw new SvtraceError('CONFIG_INVALID', `svID pattern "${spec.svIdPattern}" gives "${svId}" twice`, { hint: 'put {n} or {n:02} in the pattern so every stream has its own svID' });
     }
     ids.add(svId);
-    streams.push({
-      svId, appId: spec.appIdBase + i, dstMac: addToMac(spec.dstMacBase, i), srcMac: addToMac(spec.srcMacBase, i),
-      vlan: spec.vlan, freqHz: spec.freqHz, samplesPerCycle: spec.samplesPerCycle, asdusPerFrame: spec.asdusPerFrame,
-      confRev: spec.confRev, smpSynch: spec.smpSynch, simulated: spec.simulated, datSet: spec.datSet, waveform: spec.waveform,
-    });
+    const { count: _c, svIdPattern: _p, appIdBase, dstMacBase, srcMacBase, ...shared } = spec;
+    streams.push({ ...shared, svId, appId: appIdBase + i, dstMac: addToMac(dstMacBase, i), srcMac: addToMac(srcMacBase, i) });
   }
   return streams;
 }
