@@ -1,0 +1,150 @@
+/**
+ * The recorder's events: their types, the parser of recorder.bt's lines,
+ * and the bounded per-CPU ring that keeps the last few seconds of them.
+ * Pure: the runner feeds lines in; tests can too.
+ */
+
+/** A context switch on `cpu`: prev left, next came in. */
+export interface SwitchEvent { kind: 'switch'; tMonoNs: bigint; cpu: number; prevPid: number; prevPrio: number; prevState: number; nextPid: number; nextPrio: number; nextComm: string }
+/** A task woken, to be run on `targetCpu`. */
+export interface WakeupEvent { kind: 'wakeup'; tMonoNs: bigint; cpu: number; pid: number; prio: number; targetCpu: number; comm: string }
+/** A task moved from one CPU's run queue to another's. */
+export interface MigrateEvent { kind: 'migrate'; tMonoNs: bigint; cpu: number; pid: number; prio: number; origCpu: number; destCpu: number; comm: string }
+export interface SoftirqEvent { kind: 'softirq-entry' | 'softirq-exit'; tMonoNs: bigint; cpu: number; vec: number }
+export interface IrqEvent { kind: 'irq-entry' | 'irq-exit'; tMonoNs: bigint; cpu: number; irq: number; name: string }
+
+export type RecorderEvent = SwitchEvent | WakeupEvent | MigrateEvent | SoftirqEvent | IrqEvent;
+
+/** The kernel's softirq vectors (include/linux/interrupt.h). */
+export const SOFTIRQ_NAMES = ['HI', 'TIMER', 'NET_TX', 'NET_RX', 'BLOCK', 'IRQ_POLL', 'TASKLET', 'SCHED', 'HRTIMER', 'RCU'] as const;
+
+export function softirqName(vec: number): string {
+  return SOFTIRQ_NAMES[vec] ?? `vec ${vec}`;
+}
+
+const INT = /^-?\d+$/;
+
+function ints(fields: string[], from: number, count: number): number[] | null {
+  const out: number[] = [];
+  for (let i = from; i < from + count; i++) {
+    const f = fields[i];
+    if (f === undefined || !INT.test(f)) return null;
+    out.push(Number(f));
+  }
+  return out;
+}
+
+/**
+ * One line of recorder.bt into an event, or null when it is not an event
+ * line (markers, map prints, warnings). Comm is the rest of the line.
+ */
+export function parseRecorderLine(line: string): RecorderEvent | null {
+  const tag = line[0];
+  if (line[1] !== ' ' || !tag || !'SWMEXIJ'.includes(tag)) return null;
+  const f = line.split(' ');
+  const tField = f[1];
+  if (tField === undefined || !/^\d+$/.test(tField)) return null;
+  const tMonoNs = BigInt(tField);
+  const rest = (n: number) => f.slice(n).join(' ');
+  switch (tag) {
+    case 'S': {
+      const v = ints(f, 2, 6);
+      if (!v || f.length < 9) return null;
+      return { kind: 'switch', tMonoNs, cpu: v[0]!, prevPid: v[1]!, prevPrio: v[2]!, prevState: v[3]!, nextPid: v[4]!, nextPrio: v[5]!, nextComm: rest(8) };
+    }
+    case 'W': {
+      const v = ints(f, 2, 4);
+      if (!v || f.length < 7) return null;
+      return { kind: 'wakeup', tMonoNs, cpu: v[0]!, pid: v[1]!, prio: v[2]!, targetCpu: v[3]!, comm: rest(6) };
+    }
+    case 'M': {
+      const v = ints(f, 2, 5);
+      if (!v || f.length < 8) return null;
+      return { kind: 'migrate', tMonoNs, cpu: v[0]!, pid: v[1]!, prio: v[2]!, origCpu: v[3]!, destCpu: v[4]!, comm: rest(7) };
+    }
+    case 'E': case 'X': {
+      const v = ints(f, 2, 2);
+      if (!v || f.length !== 4) return null;
+      return { kind: tag === 'E' ? 'softirq-entry' : 'softirq-exit', tMonoNs, cpu: v[0]!, vec: v[1]! };
+    }
+    default: {
+      const v = ints(f, 2, 2);
+      if (!v) return null;
+      if (tag === 'I') return f.length < 5 ? null : { kind: 'irq-entry', tMonoNs, cpu: v[0]!, irq: v[1]!, name: rest(4) };
+      return f.length !== 4 ? null : { kind: 'irq-exit', tMonoNs, cpu: v[0]!, irq: v[1]!, name: '' };
+    }
+  }
+}
+
+/** A task was preempted (still runnable) rather than going to sleep: the low state bits are clear. */
+export function wasPreempted(prevState: number): boolean {
+  return (prevState & 0xff) === 0;
+}
+
+/**
+ * The last `windowNs` of events per CPU. Pushing evicts what fell out of the
+ * window behind the newest event of that CPU; `maxPerCpu` bounds memory even
+ * when a CPU storms (the oldest go first, and are counted).
+ */
+export interface EventRing {
+  windowNs: bigint;
+  maxPerCpu: number;
+  cpus: Map<number, { events: RecorderEvent[]; head: number }>;
+  /** Events dropped because a CPU's ring was full before they aged out. */
+  overflowed: number;
+  /** Events accepted since creation. */
+  pushed: number;
+}
+
+export function createRing(windowNs: bigint, maxPerCpu = 500_000): EventRing {
+  if (windowNs <= 0n) throw new RangeError('windowNs must be > 0');
+  if (!Number.isInteger(maxPerCpu) || maxPerCpu < 1) throw new RangeError('maxPerCpu must be a positive integer');
+  return { windowNs, maxPerCpu, cpus: new Map(), overflowed: 0, pushed: 0 };
+}
+
+export function pushEvent(ring: EventRing, e: RecorderEvent): void {
+  let q = ring.cpus.get(e.cpu);
+  if (!q) { q = { events: [], head: 0 }; ring.cpus.set(e.cpu, q); }
+  q.events.push(e);
+  ring.pushed++;
+  const oldest = e.tMonoNs - ring.windowNs;
+  while (q.head < q.events.length && q.events[q.head]!.tMonoNs < oldest) q.head++;
+  if (q.events.length - q.head > ring.maxPerCpu) {
+    ring.overflowed += q.events.length - q.head - ring.maxPerCpu;
+    q.head = q.events.length - ring.maxPerCpu;
+  }
+  if (q.head > 4096 && q.head * 2 > q.events.length) {
+    q.events = q.events.slice(q.head);
+    q.head = 0;
+  }
+}
+
+/** The time span the ring holds for every CPU it has seen: [latest first event, earliest last event]. */
+export function ringCoverage(ring: EventRing): { fromMonoNs: bigint; toMonoNs: bigint } | null {
+  let from: bigint | null = null, to: bigint | null = null;
+  for (const q of ring.cpus.values()) {
+    const first = q.events[q.head], last = q.events[q.events.length - 1];
+    if (!first || !last) continue;
+    if (from === null || first.tMonoNs > from) from = first.tMonoNs;
+    if (to === null || last.tMonoNs < to) to = last.tMonoNs;
+  }
+  return from === null || to === null ? null : { fromMonoNs: from, toMonoNs: to };
+}
+
+/** All events of all CPUs in [fromMonoNs, toMonoNs], in time order (a copy). */
+export function ringSlice(ring: EventRing, fromMonoNs: bigint, toMonoNs: bigint): RecorderEvent[] {
+  const out: RecorderEvent[] = [];
+  for (const q of ring.cpus.values()) {
+    let lo = q.head, hi = q.events.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (q.events[mid]!.tMonoNs < fromMonoNs) lo = mid + 1; else hi = mid;
+    }
+    for (let i = lo; i < q.events.length; i++) {
+      const e = q.events[i]!;
+      if (e.tMonoNs > toMonoNs) break;
+      out.push(e);
+    }
+  }
+  return out.sort((a, b) => (a.tMonoNs < b.tMonoNs ? -1 : a.tMonoNs > b.tMonoNs ? 1 : 0));
+}

@@ -1,0 +1,188 @@
+/**
+ * Why was this sample late? From a late sample (two points and their
+ * latency), the normal latency, and the recorder's events around it: which
+ * thread carried the frame, where it waited, what ran instead, for how many
+ * µs. Then the causes of a whole run, by count and by total delay. Pure.
+ */
+import { groupDigits, printable } from '../util/text.ts';
+import { softirqName, type RecorderEvent } from './events.ts';
+import { bucketize, commsOf, sortEvents, taskOnCpu, type Buckets, type TaskRef } from './replay.ts';
+
+export interface SamplePoint { point: string; tMonoNs: bigint; cpu: number; tNs?: bigint }
+
+export interface LateSample {
+  svId: string;
+  appId?: number;
+  smpCnt: number;
+  iter: number;
+  /** Segment name, e.g. Thyp. */
+  segment: string;
+  from: SamplePoint;
+  to: SamplePoint;
+  latencyNs: number;
+  /** The usual latency of this segment (e.g. its p50). */
+  normalNs: number;
+}
+
+export type CauseKind = 'preemption' | 'softirq' | 'irq' | 'wakeup-latency' | 'migration' | 'unknown';
+
+export interface Cause {
+  kind: CauseKind;
+  /** Delay attributed to this cause, ns. */
+  delayNs: number;
+  cpu: number | null;
+  /** The task that ran instead (preemption). */
+  task?: TaskRef & { policy: string };
+  /** Softirq vector name or IRQ name. */
+  source?: string;
+  fromCpu?: number;
+  toCpu?: number;
+  /** A stable key for aggregation, e.g. "preemption perl[4242]". */
+  key: string;
+}
+
+export interface Explanation {
+  svId: string;
+  smpCnt: number;
+  iter: number;
+  segment: string;
+  latencyNs: number;
+  normalNs: number;
+  excessNs: number;
+  /** The thread on the CPU of the second point when it fired: the one the frame waited for. */
+  waiter: (TaskRef & { cpu: number }) | null;
+  /** Time the waiter was runnable but not running between the points, ns. */
+  waitedNs: number;
+  /** Every cause with a delay, largest first. */
+  causes: Cause[];
+  /** The largest cause, or unknown when nothing explains at least half the excess. */
+  primary: Cause;
+  /** Why the primary cause is unknown, when it is. */
+  reason?: string;
+  text: string;
+}
+
+export interface SchedPolicy { policy: string; rtPriority: number }
+
+export interface ExplainOptions {
+  /** Known scheduling policies by pid (read from /proc while the run lasts). */
+  policies?: ReadonlyMap<number, SchedPolicy>;
+  /** The span the recorder covered; a sample outside it is 'unknown'. */
+  coverage?: { fromMonoNs: bigint; toMonoNs: bigint } | null;
+  /** Force the waiting thread (e.g. the ovs-vswitchd main thread). */
+  waiterPid?: number;
+}
+
+const us = (ns: number) => `${groupDigits(ns / 1000)} µs`;
+
+/** "SCHED_FIFO 90" when known, else what the kernel prio tells: "RT 90" or "nice 0". */
+export function policyOf(pid: number, prio: number, policies?: ReadonlyMap<number, SchedPolicy>): string {
+  const p = policies?.get(pid);
+  if (p) return p.rtPriority > 0 ? `${p.policy} ${p.rtPriority}` : p.policy;
+  return prio >= 0 && prio < 100 ? `RT ${99 - prio}` : `nice ${prio - 120}`;
+}
+
+function taskLabel(t: { pid: number; comm: string }): string {
+  return `${printable(t.comm)} (pid ${t.pid})`;
+}
+
+function unknown(s: LateSample, excessNs: number, reason: string, waiter: Explanation['waiter'] = null): Explanation {
+  const primary: Cause = { kind: 'unknown', delayNs: Math.max(0, excessNs), cpu: null, key: 'unknown' };
+  return {
+    svId: s.svId, smpCnt: s.smpCnt, iter: s.iter, segment: s.segment, latencyNs: s.latencyNs, normalNs: s.normalNs, excessNs,
+    waiter, waitedNs: 0, causes: [], primary, reason,
+    text: `${s.segment} ${us(s.latencyNs)} (normal ${us(s.normalNs)}): unknown: ${reason}`,
+  };
+}
+
+function causesOf(b: Buckets, policies?: ReadonlyMap<number, SchedPolicy>): Cause[] {
+  const out: Cause[] = [];
+  for (const [pid, p] of b.preemptedBy) {
+    out.push({ kind: 'preemption', delayNs: p.ns, cpu: p.cpu, task: { ...p.task, policy: policyOf(pid, p.task.prio, policies) }, key: `preemption ${printable(p.task.comm)}[${pid}]` });
+  }
+  for (const [vec, v] of b.softirq) out.push({ kind: 'softirq', delayNs: v.ns, cpu: v.cpu, source: softirqName(vec), key: `softirq ${softirqName(vec)}` });
+  for (const [irq, v] of b.irq) out.push({ kind: 'irq', delayNs: v.ns, cpu: v.cpu, source: `${irq}:${printable(v.name)}`, key: `irq ${irq}:${printable(v.name)}` });
+  if (b.wakeupNs > 0) out.push({ kind: 'wakeup-latency', delayNs: b.wakeupNs, cpu: null, key: 'wakeup-latency' });
+  if (b.migrationNs > 0 || b.migrations.length > 0) {
+    const m = b.migrations[b.migrations.length - 1];
+    out.push({ kind: 'migration', delayNs: b.migrationNs, cpu: m?.toCpu ?? null, ...(m ? { fromCpu: m.fromCpu, toCpu: m.toCpu } : {}), key: m ? `migration CPU ${m.fromCpu} → ${m.toCpu}` : 'migration' });
+  }
+  return out.filter((c) => c.delayNs > 0 || c.kind === 'migration').sort((a, b) => b.delayNs - a.delayNs);
+}
+
+function describe(c: Cause): string {
+  switch (c.kind) {
+    case 'preemption': return `CPU ${c.cpu} ran ${c.task ? `${taskLabel(c.task)}, ${c.task.policy},` : 'another task'} for ${us(c.delayNs)}`;
+    case 'softirq': return `softirq ${c.source} on CPU ${c.cpu} took ${us(c.delayNs)}`;
+    case 'irq': return `IRQ ${c.source} on CPU ${c.cpu} took ${us(c.delayNs)}`;
+    case 'wakeup-latency': return `it was woken but not run for ${us(c.delayNs)} on an idle CPU`;
+    case 'migration': return `it moved from CPU ${c.fromCpu} to CPU ${c.toCpu} and waited ${us(c.delayNs)} there`;
+    case 'unknown': return `${us(c.delayNs)} unexplained`;
+  }
+}
+
+/**
+ * Explains one late sample from events sorted or not, which should start
+ * well before its first point (a few ms) so the state at that point is known.
+ */
+export function explainSample(s: LateSample, eventsIn: readonly RecorderEvent[], o: ExplainOptions = {}): Explanation {
+  const excessNs = s.latencyNs - s.normalNs;
+  const t1 = s.from.tMonoNs, t2 = s.to.tMonoNs;
+  if (t2 < t1) return unknown(s, excessNs, `${s.to.point} is before ${s.from.point}`);
+  if (o.coverage === null) return unknown(s, excessNs, 'the recorder holds no events');
+  if (o.coverage && (o.coverage.fromMonoNs > t1 || o.coverage.toMonoNs < t2)) return unknown(s, excessNs, 'the sample is outside the recorder window');
+  const events = sortEvents(eventsIn);
+  const first = events[0], last = events[events.length - 1];
+  if (!first || !last || first.tMonoNs > t1 || last.tMonoNs < t2) return unknown(s, excessNs, 'the events given do not cover the sample');
+  const comms = commsOf(events);
+  const at = taskOnCpu(events, s.to.cpu, t2, comms);
+  let waiter: Explanation['waiter'] = at.taskAt ? { ...at.taskAt, cpu: s.to.cpu } : null;
+  if (o.waiterPid !== undefined) waiter = { pid: o.waiterPid, comm: comms.get(o.waiterPid) ?? waiter?.comm ?? '?', prio: waiter?.prio ?? 120, cpu: s.to.cpu };
+  if (!waiter) return unknown(s, excessNs, `no context switch on CPU ${s.to.cpu} in the window tells which task sent ${s.to.point}`);
+  const b = bucketize(events, waiter.pid, t1, t2);
+  const causes = causesOf(b, o.policies);
+  const waitedNs = [...b.preemptedBy.values()].reduce((n, p) => n + p.ns, 0) + b.wakeupNs + b.migrationNs;
+  const top = causes[0];
+  const head = `${s.segment} ${us(s.latencyNs)} (normal ${us(s.normalNs)})`;
+  const who = `${taskLabel(waiter)} ${waitedNs > 0 ? `waited ${us(waitedNs)}` : 'did not wait'} on CPU ${waiter.cpu}`;
+  if (!top || top.delayNs * 2 < excessNs) {
+    const rest = causes.length ? `; ${causes.slice(0, 3).map(describe).join('; ')}` : '';
+    const reason = `the events explain ${us(top?.delayNs ?? 0)} of the ${us(Math.max(0, excessNs))} excess (running ${us(b.runningNs)}, asleep ${us(b.sleepingNs)}, unknown ${us(b.unknownNs)})`;
+    const ex = unknown(s, excessNs, reason, waiter);
+    return { ...ex, causes, waitedNs, text: `${head}: ${who}${rest}; ${reason}` };
+  }
+  const also = causes.slice(1, 3).filter((c) => c.delayNs >= 10_000);
+  return {
+    svId: s.svId, smpCnt: s.smpCnt, iter: s.iter, segment: s.segment, latencyNs: s.latencyNs, normalNs: s.normalNs, excessNs,
+    waiter, waitedNs, causes, primary: top,
+    text: `${head}: ${who}, ${describe(top)}${also.length ? `; also ${also.map(describe).join('; ')}` : ''}`,
+  };
+}
+
+export interface CauseRow {
+  key: string;
+  kind: CauseKind;
+  /** Samples with this as their primary cause. */
+  count: number;
+  totalDelayNs: number;
+  maxDelayNs: number;
+  example: string;
+}
+
+/** The causes of a run, largest total delay first (sort by count for the other view). */
+export function aggregateCauses(explanations: readonly Explanation[]): CauseRow[] {
+  const rows = new Map<string, CauseRow>();
+  for (const e of explanations) {
+    const c = e.primary;
+    const r = rows.get(c.key) ?? { key: c.key, kind: c.kind, count: 0, totalDelayNs: 0, maxDelayNs: 0, example: e.text };
+    r.count++;
+    r.totalDelayNs += c.delayNs;
+    if (c.delayNs > r.maxDelayNs) { r.maxDelayNs = c.delayNs; r.example = e.text; }
+    rows.set(c.key, r);
+  }
+  return [...rows.values()].sort((a, b) => b.totalDelayNs - a.totalDelayNs || b.count - a.count);
+}
+
+export function topByCount(rows: readonly CauseRow[]): CauseRow[] {
+  return [...rows].sort((a, b) => b.count - a.count || b.totalDelayNs - a.totalDelayNs);
+}

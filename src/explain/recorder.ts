@@ -1,0 +1,161 @@
+/**
+ * The flight recorder: recorder.bt generated for chosen CPUs, run beside
+ * the point tracer, its lines parsed into a bounded per-CPU ring. Rates and
+ * losses are measured and reported, never silent.
+ */
+import { readFileSync } from 'node:fs';
+import { SvtraceError } from '../errors.ts';
+import { parseLost, parseMapLine } from '../trace/parse.ts';
+import { startBpftrace } from '../trace/session.ts';
+import { createRing, parseRecorderLine, pushEvent, type EventRing, type RecorderEvent } from './events.ts';
+
+export interface RecorderSpec {
+  /** CPUs to record; empty or absent = all. */
+  cpus?: number[];
+}
+
+const MAX_CPU = 4095;
+
+function loadTemplate(): string {
+  for (const url of [new URL('./recorder.bt', import.meta.url), new URL('../src/explain/recorder.bt', import.meta.url)]) {
+    try {
+      return readFileSync(url, 'utf8');
+    } catch {
+      // next place
+    }
+  }
+  throw new SvtraceError('EXPLAIN_TEMPLATE_MISSING', 'the bpftrace template recorder.bt is not installed', { hint: 'reinstall svtrace: src/explain/recorder.bt must ship with it' });
+}
+
+/** Validated, sorted, unique CPU numbers. */
+export function validateCpus(cpus: readonly unknown[]): number[] {
+  for (const c of cpus) {
+    if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c > MAX_CPU) {
+      throw new SvtraceError('EXPLAIN_INVALID_CPU', `CPU ${JSON.stringify(c)} is not an integer 0..${MAX_CPU}`, { hint: 'give CPU numbers as listed by lscpu, e.g. --cpus 1,3' });
+    }
+  }
+  return [...new Set(cpus as number[])].sort((a, b) => a - b);
+}
+
+function anyOf(field: string, cpus: number[]): string {
+  return cpus.map((c) => `${field} == ${c}`).join(' || ');
+}
+
+/** recorder.bt with its filters filled in from validated CPU numbers only. */
+export function generateRecorderProgram(spec: RecorderSpec = {}): string {
+  const cpus = validateCpus(spec.cpus ?? []);
+  const all = cpus.length === 0;
+  const params: Record<string, string> = {
+    SUMMARY: all ? ' *   every CPU' : ` *   CPUs ${cpus.join(', ')} (wakeups and migrations that target them too)`,
+    CPU_FILTER: all ? '1' : anyOf('cpu', cpus),
+    WAKEUP_FILTER: all ? '1' : `${anyOf('cpu', cpus)} || ${anyOf('args->target_cpu', cpus)}`,
+    MIGRATE_FILTER: all ? '1' : `${anyOf('args->orig_cpu', cpus)} || ${anyOf('args->dest_cpu', cpus)}`,
+  };
+  return loadTemplate().replace(/\{\{([A-Z_]+)\}\}/g, (_m, k: string) => {
+    const v = params[k];
+    if (v === undefined) throw new SvtraceError('EXPLAIN_TEMPLATE_PARAM', `recorder.bt needs parameter ${k}`);
+    return v;
+  });
+}
+
+export interface RecorderStats {
+  durationMs: number;
+  /** Event lines received and parsed. */
+  events: number;
+  eventsPerS: number;
+  /** Sum of bpftrace's "Lost N events". */
+  lostEvents: number;
+  /** Events the kernel emitted (from @events at exit), null when END did not run. */
+  kernelEvents: number | null;
+  /** Kernel count minus lines received (0 when unknown). */
+  lostLines: number;
+  /** Lines that were neither events nor known bpftrace output. */
+  otherLines: string[];
+  /** Events pushed out of a full ring before they aged out. */
+  ringOverflowed: number;
+}
+
+export interface RecorderOptions extends RecorderSpec {
+  /** How much history to keep per CPU (default 2 s). */
+  windowS?: number;
+  bpftrace?: string;
+  /** Per-CPU bpftrace output buffer in 4 KiB pages (default 2048). */
+  perfBufferPages?: number;
+  onEvent?: (e: RecorderEvent) => void;
+  onWarning?: (message: string) => void;
+}
+
+export interface Recorder {
+  ring: EventRing;
+  program: string;
+  pid: number | undefined;
+  /** Live counters (the kernel count arrives only at stop). */
+  stats(): RecorderStats;
+  stop(): Promise<RecorderStats>;
+}
+
+export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> {
+  const windowS = o.windowS ?? 2;
+  if (!(windowS > 0 && windowS <= 60)) throw new SvtraceError('EXPLAIN_INVALID_WINDOW', `recorder window ${windowS} s is not in (0, 60]`, { hint: 'e.g. 2 s' });
+  const pages = o.perfBufferPages ?? 2048;
+  if (!Number.isInteger(pages) || pages < 1 || (pages & (pages - 1)) !== 0) throw new SvtraceError('EXPLAIN_INVALID_BUFFER', `perf buffer of ${pages} pages is not a power of two`, { hint: 'e.g. 2048' });
+  const program = generateRecorderProgram(o);
+  const ring = createRing(BigInt(Math.round(windowS * 1e9)));
+  let events = 0, lostEvents = 0, kernelEvents: number | null = null, ended = false;
+  const otherLines: string[] = [];
+  const kernelPerCpu = new Map<number, number>();
+  const onLine = (line: string) => {
+    const e = parseRecorderLine(line);
+    if (e) {
+      events++;
+      pushEvent(ring, e);
+      o.onEvent?.(e);
+      return;
+    }
+    if (line === 'SVTRACE_RECORDER_END') { ended = true; return; }
+    const lost = parseLost(line);
+    if (lost !== null) {
+      lostEvents += lost;
+      o.onWarning?.(`recorder: bpftrace lost ${lost} events`);
+      return;
+    }
+    const m = parseMapLine(line);
+    if (m && m.map === 'events') { kernelPerCpu.set(m.key, m.value); return; }
+    if (/^Attaching \d+ probes/.test(line) || line.trim() === '' || /^\s/.test(line) || /^~+$/.test(line.trim())) return;
+    if (otherLines.length < 100) otherLines.push(line);
+    o.onWarning?.(`recorder: bpftrace: ${line}`);
+  };
+  const run = startBpftrace({
+    program, readyMarker: 'SVTRACE_RECORDER_READY', onLine, onStderr: onLine,
+    env: { BPFTRACE_PERF_RB_PAGES: String(pages) },
+    ...(o.bpftrace ? { bpftrace: o.bpftrace } : {}),
+  });
+  try {
+    await run.ready;
+  } catch (e) {
+    throw new SvtraceError('EXPLAIN_RECORDER_FAILED', 'the flight recorder (bpftrace) did not start', { hint: e instanceof SvtraceError && e.hint ? e.hint : 'run svtrace doctor', cause: e });
+  }
+  const startedAt = Date.now();
+  let final: RecorderStats | null = null;
+  const stats = (): RecorderStats => {
+    if (final) return final;
+    const durationMs = Date.now() - startedAt;
+    if (ended) kernelEvents = [...kernelPerCpu.values()].reduce((a, b) => a + b, 0);
+    return {
+      durationMs, events, eventsPerS: durationMs > 0 ? events / (durationMs / 1000) : 0, lostEvents, kernelEvents,
+      lostLines: kernelEvents === null ? 0 : Math.max(0, kernelEvents - events), otherLines, ringOverflowed: ring.overflowed,
+    };
+  };
+  let stopping: Promise<RecorderStats> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      await run.stop(5000);
+      final = stats();
+      if (final.kernelEvents === null) o.onWarning?.('recorder: bpftrace ended without its END output: the kernel count of events is missing');
+      else if (final.lostLines > 0) o.onWarning?.(`recorder: ${final.lostLines} events emitted in the kernel never reached svtrace`);
+      return final;
+    })();
+    return stopping;
+  };
+  return { ring, program, pid: run.pid, stats, stop };
+}

@@ -1,0 +1,125 @@
+/** Explanations from synthetic event sequences: every cause, the window edge, and the run's table. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { aggregateCauses, explainSample, topByCount, type LateSample } from '../../src/explain/explain.ts';
+import { createRing, parseRecorderLine, pushEvent, ringCoverage, ringSlice, type RecorderEvent } from '../../src/explain/events.ts';
+
+const US = 1000n;
+const ev = (lines: string[]): RecorderEvent[] => lines.map((l) => {
+  const e = parseRecorderLine(l);
+  assert.ok(e, `parses: ${l}`);
+  return e;
+});
+
+/** ovs-vswitchd (854) on CPU 1; perl (4242, FIFO prio 9) preempts it from 1 100 µs to 2 900 µs. */
+const BASE = 1_000_000_000n;
+const t = (u: number) => String(BASE + BigInt(u) * US);
+function sample(t1Us: number, t2Us: number, normalUs = 40, cpu = 1): LateSample {
+  return { svId: 'MU01', smpCnt: 7, iter: 0, segment: 'Thyp', from: { point: 'T1', tMonoNs: BASE + BigInt(t1Us) * US, cpu: 0 }, to: { point: 'T2', tMonoNs: BASE + BigInt(t2Us) * US, cpu }, latencyNs: (t2Us - t1Us) * 1000, normalNs: normalUs * 1000 };
+}
+const preempt = ev([
+  `S ${t(0)} 1 0 120 0 854 120 ovs-vswitchd`,
+  `S ${t(500)} 1 854 120 1 0 120 swapper/1`,
+  `S ${t(1100)} 1 0 120 0 4242 9 svtrace hog`,
+  `W ${t(1150)} 0 854 120 1 ovs-vswitchd`,
+  `S ${t(2900)} 1 4242 9 1 854 120 ovs-vswitchd`,
+  `S ${t(2950)} 1 854 120 1 0 120 swapper/1`,
+  `W ${t(3000)} 0 100 120 0 kworker/0:1`,
+]);
+
+test('parses every line kind; comm keeps its spaces; other lines are not events', () => {
+  assert.deepEqual(parseRecorderLine('S 5 1 2 3 0 4 9 svtrace hog'), { kind: 'switch', tMonoNs: 5n, cpu: 1, prevPid: 2, prevPrio: 3, prevState: 0, nextPid: 4, nextPrio: 9, nextComm: 'svtrace hog' });
+  assert.equal(parseRecorderLine('M 5 0 7 120 0 1 a')?.kind, 'migrate');
+  assert.deepEqual(parseRecorderLine('E 5 1 3'), { kind: 'softirq-entry', tMonoNs: 5n, cpu: 1, vec: 3 });
+  assert.equal(parseRecorderLine('I 5 1 24 virtio0-input.0')?.kind, 'irq-entry');
+  for (const bad of ['SVTRACE_RECORDER_END', '@events[1]: 3', 'S x 1', 'S 5 1 2', 'Lost 3 events', '', 'E 5 1 3 4']) assert.equal(parseRecorderLine(bad), null, bad);
+});
+
+test('preemption: the waiter, the task that ran instead, its policy, the delay in µs', () => {
+  const x = explainSample(sample(1120, 2930), preempt, { policies: new Map([[4242, { policy: 'SCHED_FIFO', rtPriority: 90 }]]) });
+  assert.equal(x.primary.kind, 'preemption');
+  assert.equal(x.primary.task?.pid, 4242);
+  assert.equal(x.primary.task?.policy, 'SCHED_FIFO 90');
+  assert.equal(x.waiter?.pid, 854);
+  assert.equal(x.primary.delayNs, (2900 - 1150) * 1000);
+  assert.equal(x.text, 'Thyp 1 810 µs (normal 40 µs): ovs-vswitchd (pid 854) waited 1 750 µs on CPU 1, CPU 1 ran svtrace hog (pid 4242), SCHED_FIFO 90, for 1 750 µs');
+  // without a policy table the kernel prio still says real-time
+  assert.equal(explainSample(sample(1120, 2930), preempt).primary.task?.policy, 'RT 90');
+});
+
+test('a sample outside the window or with no context is unknown, never a crash', () => {
+  assert.equal(explainSample(sample(5000, 5100), preempt).primary.kind, 'unknown');
+  assert.equal(explainSample(sample(1120, 2930), [], {}).reason, 'the events given do not cover the sample');
+  assert.match(explainSample(sample(1120, 2930), preempt, { coverage: { fromMonoNs: BASE + 2000n * US, toMonoNs: BASE + 4000n * US } }).reason ?? '', /outside the recorder window/);
+  assert.equal(explainSample(sample(1120, 2930), preempt, { coverage: null }).primary.kind, 'unknown');
+  assert.equal(explainSample(sample(2930, 1120), preempt).primary.kind, 'unknown');
+  const noSwitchOnCpu = explainSample(sample(1120, 2930, 40, 7), preempt);
+  assert.match(noSwitchOnCpu.reason ?? '', /no context switch on CPU 7/);
+});
+
+test('softirq and irq time on the waiter CPU, wakeup latency on an idle CPU, migration', () => {
+  const soft = ev([
+    `S ${t(0)} 1 0 120 0 854 120 ovs-vswitchd`,
+    `E ${t(100)} 1 3`, `X ${t(700)} 1 3`,
+    `I ${t(750)} 1 24 eth0`, `J ${t(800)} 1 24`,
+    `S ${t(900)} 1 854 120 1 0 120 swapper/1`,
+  ]);
+  const s1 = explainSample(sample(50, 850), soft);
+  assert.equal(s1.primary.kind, 'softirq');
+  assert.equal(s1.primary.source, 'NET_RX');
+  assert.equal(s1.primary.delayNs, 600_000);
+  assert.equal(s1.causes.find((c) => c.kind === 'irq')?.delayNs, 50_000);
+
+  const idle = ev([
+    `S ${t(0)} 1 854 120 1 0 120 swapper/1`,
+    `W ${t(100)} 0 854 120 1 ovs-vswitchd`,
+    `S ${t(900)} 1 0 120 0 854 120 ovs-vswitchd`,
+    `S ${t(950)} 1 854 120 1 0 120 swapper/1`,
+  ]);
+  const s2 = explainSample(sample(90, 940), idle);
+  assert.equal(s2.primary.kind, 'wakeup-latency');
+  assert.equal(s2.primary.delayNs, 800_000);
+
+  const moved = ev([
+    `S ${t(0)} 0 854 120 0 77 120 stress`,
+    `S ${t(0)} 1 5 120 1 0 120 swapper/1`,
+    `M ${t(300)} 0 854 120 0 1 ovs-vswitchd`,
+    `S ${t(800)} 1 0 120 0 854 120 ovs-vswitchd`,
+    `S ${t(950)} 1 854 120 1 0 120 swapper/1`,
+  ]);
+  const s3 = explainSample(sample(100, 900), moved);
+  assert.equal(s3.causes.find((c) => c.kind === 'preemption')?.task?.comm, 'stress');
+  assert.equal(s3.causes.find((c) => c.kind === 'preemption')?.delayNs, 200_000);
+  const m = s3.causes.find((c) => c.kind === 'migration');
+  assert.deepEqual([m?.fromCpu, m?.toCpu, m?.delayNs], [0, 1, 500_000]);
+  assert.equal(s3.primary.kind, 'migration');
+});
+
+test('excess the events do not explain is unknown, with what they do say', () => {
+  const x = explainSample(sample(10, 1800), preempt.slice(0, 2).concat(ev([`S ${t(1900)} 1 0 120 0 854 120 ovs-vswitchd`])));
+  assert.equal(x.primary.kind, 'unknown');
+  assert.match(x.reason ?? '', /asleep/);
+});
+
+test('per-run table: by total delay and by count', () => {
+  const a = explainSample(sample(1120, 2930), preempt);
+  const b = explainSample(sample(1500, 2930), preempt);
+  const c = explainSample(sample(5000, 5100), preempt);
+  const d = explainSample(sample(6000, 6100), preempt);
+  const rows = aggregateCauses([a, b, c, d]);
+  assert.equal(rows[0]?.key, 'preemption svtrace hog[4242]');
+  assert.equal(rows[0]?.count, 2);
+  assert.equal(rows[0]?.totalDelayNs, 1_750_000 + 1_400_000);
+  assert.equal(topByCount(rows)[0]?.count, 2);
+  assert.equal(rows.find((r) => r.kind === 'unknown')?.count, 2);
+});
+
+test('the ring keeps the last window per CPU, bounded', () => {
+  const ring = createRing(1000n, 3);
+  for (let i = 0; i < 10; i++) pushEvent(ring, { kind: 'softirq-entry', tMonoNs: BigInt(i * 400), cpu: i % 2, vec: 1 });
+  assert.deepEqual(ringSlice(ring, 0n, 10_000n).map((e) => e.tMonoNs), [2400n, 2800n, 3200n, 3600n]);
+  assert.deepEqual(ringCoverage(ring), { fromMonoNs: 2800n, toMonoNs: 3200n });
+  const full = createRing(1_000_000n, 2);
+  for (let i = 0; i < 5; i++) pushEvent(full, { kind: 'softirq-exit', tMonoNs: BigInt(i), cpu: 0, vec: 1 });
+  assert.equal(full.overflowed, 3);
+});
