@@ -1,0 +1,67 @@
+/** The Chrome/Perfetto export against a small schema of the trace event format. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { exportChromeTrace, SAMPLES_PID } from '../../src/explain/chrome.ts';
+import { parseRecorderLine, type RecorderEvent } from '../../src/explain/events.ts';
+
+const B = 5_000_000_000n;
+const at = (us: number) => String(B + BigInt(us * 1000));
+const events = [
+  `S ${at(10)} 1 0 120 0 854 120 ovs-vswitchd`,
+  `S ${at(100)} 1 854 120 0 4242 9 svtrace-hog`,
+  `W ${at(150)} 0 854 120 1 ovs-vswitchd`,
+  `E ${at(160)} 0 3`, `X ${at(170.5)} 0 3`,
+  `I ${at(180)} 0 24 eth"0\\`, `J ${at(181)} 0 24`,
+  `M ${at(190)} 0 77 120 0 1 a b`,
+  `S ${at(2100)} 1 4242 9 1 854 120 ovs-vswitchd`,
+  `E ${at(2200)} 1 1`,
+].map((l) => parseRecorderLine(l)).filter((e): e is RecorderEvent => e !== null);
+
+/** Chrome's trace event format, the parts a viewer needs. */
+function checkSchema(json: string): void {
+  const doc = JSON.parse(json) as unknown;
+  assert.ok(doc && typeof doc === 'object' && Array.isArray((doc as { traceEvents?: unknown }).traceEvents), '{ traceEvents: [...] }');
+  for (const e of (doc as { traceEvents: Array<Record<string, unknown>> }).traceEvents) {
+    const where = JSON.stringify(e);
+    assert.equal(typeof e.name, 'string', where);
+    assert.ok(['X', 'i', 'M'].includes(e.ph as string), where);
+    for (const k of ['ts', 'pid', 'tid']) assert.ok(typeof e[k] === 'number' && Number.isFinite(e[k]), `${k}: ${where}`);
+    assert.ok((e.ts as number) >= 0, where);
+    if (e.ph === 'X') assert.ok(typeof e.dur === 'number' && e.dur >= 0, `dur: ${where}`);
+    if (e.ph === 'i') assert.ok(['g', 'p', 't'].includes(e.s as string), `scope: ${where}`);
+    if (e.ph === 'M') assert.ok(['process_name', 'thread_name'].includes(e.name as string) && typeof (e.args as { name?: unknown }).name === 'string', where);
+  }
+}
+
+test('export: valid trace JSON, slices per task per CPU, points as instants, rows named', () => {
+  const trace = exportChromeTrace({ events, fromMonoNs: B, toMonoNs: B + 3_000_000n }, [
+    { name: 'MU01 smpCnt 7 Thyp', points: [{ point: 'T2', tMonoNs: B + 2_150_000n, cpu: 1 }, { point: 'T1', tMonoNs: B + 120_000n, cpu: 0 }], text: 'preempted' },
+  ]);
+  const json = JSON.stringify(trace);
+  checkSchema(json);
+  const ev = trace.traceEvents;
+  const hog = ev.find((e) => e.ph === 'X' && e.name === 'svtrace-hog');
+  assert.deepEqual([hog?.ts, hog?.dur, hog?.pid, hog?.tid], [100, 2000, 1, 4242]);
+  const first = ev.find((e) => e.ph === 'X' && e.pid === 1 && e.tid === 0);
+  assert.deepEqual([first?.ts, first?.dur], [0, 10], 'the task before the first switch starts at the window');
+  assert.equal(ev.find((e) => e.name === 'NET_RX')?.dur, 10.5);
+  assert.equal(ev.find((e) => e.cat === 'irq')?.name, 'IRQ 24 eth"0\\');
+  assert.ok(ev.find((e) => e.name === 'TIMER' && e.ts === 2200 && e.dur === 800), 'an open softirq is closed at the window end');
+  const last = ev.filter((e) => e.ph === 'X' && e.pid === 1 && e.tid === 854).pop();
+  assert.deepEqual([last?.ts, last?.dur], [2100, 900]);
+  const pts = ev.filter((e) => e.pid === SAMPLES_PID && e.ph === 'i').map((e) => [e.name, e.ts]);
+  assert.deepEqual(pts, [['T1', 120], ['T2', 2150]]);
+  assert.equal(ev.find((e) => e.pid === SAMPLES_PID && e.ph === 'X')?.dur, 2030);
+  assert.ok(ev.some((e) => e.ph === 'M' && e.name === 'process_name' && e.args?.name === 'CPU 1'));
+  assert.ok(ev.some((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'svtrace-hog (4242)'));
+  assert.ok(ev.some((e) => e.name.startsWith('migrate a b (77)')));
+});
+
+test('export: no events and no samples is still a valid trace', () => {
+  checkSchema(JSON.stringify(exportChromeTrace({ events: [], fromMonoNs: 1n, toMonoNs: 2n }, [])));
+  // events outside the window are left out, points outside are clamped to it
+  const t = exportChromeTrace({ events, fromMonoNs: B + 5_000_000n, toMonoNs: B + 6_000_000n }, [{ name: 's', points: [{ point: 'T1', tMonoNs: B, cpu: 0 }] }]);
+  checkSchema(JSON.stringify(t));
+  assert.equal(t.traceEvents.filter((e) => e.cat === 'sched').length, 0);
+  assert.equal(t.traceEvents.find((e) => e.name === 'T1')?.ts, 0);
+});
