@@ -1,0 +1,197 @@
+/**
+ * `startTrace`: the story of one trace. Validate the config, look at the
+ * kernel, choose probes, resolve interfaces, learn missing layouts, generate
+ * the program, attach, then turn every output line into per-ASDU point
+ * events with realtime timestamps and wrap iterations. Lost output, unknown
+ * frames and full maps are counted and reported, never dropped silently.
+ */
+import { SvtraceError } from '../errors.ts';
+import { probeCapabilities, type Capabilities } from './capabilities.ts';
+import { measureClockOffset, type ClockOffset } from './clock.ts';
+import { validateTraceConfig, type StreamSpec, type TraceConfig } from './config.ts';
+import { generateTraceProgram, type ProgramPoint } from './generate.ts';
+import { resolveInterface, type ResolvedInterface } from './interfaces.ts';
+import { layoutKey, type FrameLayout } from './layout.ts';
+import { learnLayouts } from './learn.ts';
+import { choosePlan, planPoints } from './plan.ts';
+import { probeDef } from './probes.ts';
+import { startBpftrace } from './session.ts';
+import { createTraceState, handleLine, summarize, type PointEvent, type TraceSummary, type TraceStream, type TraceWarning } from './events.ts';
+
+export type { PointEvent, TraceSummary, TraceStream, TraceWarning } from './events.ts';
+
+export interface TraceHandlers {
+  /** One event per ASDU per point. Called synchronously from the output parser: keep it quick. */
+  onPoint?: (e: PointEvent) => void;
+  onWarning?: (w: TraceWarning) => void;
+  onClock?: (c: ClockOffset) => void;
+}
+
+export interface TraceOptions {
+  /** Receives the generated program text (for --print-program). */
+  printProgram?: (program: string) => void;
+  /** Skip probing the kernel (tests, or a caller who already did). */
+  capabilities?: Capabilities;
+  /** Stop cleanly on SIGINT/SIGTERM of this process (default true). */
+  stopOnSignals?: boolean;
+  /** Re-measure the clock offset this often (default 10 s; 0 = never). */
+  clockIntervalMs?: number;
+  /** How long to wait for bpftrace to exit after SIGINT before killing it (default 10 s: a loaded machine can take seconds). */
+  stopTimeoutMs?: number;
+  bpftrace?: string;
+  /** Called once the learn program is attached (to start traffic in tests). */
+  onLearnReady?: () => void;
+  /**
+   * Per-CPU output buffer of bpftrace, in 4 KiB pages (default 1024 = 4 MiB per CPU,
+   * about 60 000 frame lines, a few seconds of bursts while bpftrace is not scheduled).
+   */
+  perfBufferPages?: number;
+  /** Extra environment for bpftrace, e.g. BPFTRACE_MAP_KEYS_MAX. */
+  bpftraceEnv?: Record<string, string>;
+}
+
+export interface TraceSession {
+  program: string;
+  points: ProgramPoint[];
+  layouts: FrameLayout[];
+  streams: TraceStream[];
+  /** The bpftrace process. */
+  bpftracePid: number | undefined;
+  /** Resolves with the summary when bpftrace has exited (after stop(), a signal, or on its own). */
+  done: Promise<TraceSummary>;
+  stop(): Promise<TraceSummary>;
+}
+
+/** The streams of the trace: the configured ones, then any other stream a layout names. */
+function streamsOf(config: TraceConfig, layouts: FrameLayout[]): TraceStream[] {
+  const out: TraceStream[] = [];
+  const find = (svId: string, appId: number) => out.findIndex((s) => s.svId === svId && s.appId === appId);
+  const spec = (svId: string, appId: number): StreamSpec | undefined =>
+    config.streams?.find((s) => s.svId === svId && (s.appId === undefined || s.appId === appId));
+  for (const l of layouts) {
+    for (const a of l.asdus) {
+      if (find(a.svId, l.appId) >= 0) continue;
+      const wrap = spec(a.svId, l.appId)?.smpCntWrap;
+      out.push({ index: out.length, svId: a.svId, appId: l.appId, ...(wrap ? { smpCntWrap: wrap } : {}) });
+    }
+  }
+  return out;
+}
+
+/** Keeps the layouts whose every ASDU belongs to a stream of interest (all when none are listed). */
+function ofInterest(config: TraceConfig, layouts: FrameLayout[]): FrameLayout[] {
+  const want = config.streams ?? [];
+  if (want.length === 0) return layouts;
+  return layouts.filter((l) => l.asdus.every((a) => want.some((s) => s.svId === a.svId && (s.appId === undefined || s.appId === l.appId))));
+}
+
+export async function startTrace(input: TraceConfig | unknown, handlers: TraceHandlers = {}, options: TraceOptions = {}): Promise<TraceSession> {
+  const config = validateTraceConfig(input);
+  const caps = options.capabilities ?? await probeCapabilities();
+  if (!caps.root) throw new SvtraceError('TRACE_NOT_ROOT', 'tracing needs root', { hint: 'run svtrace as root (sudo)' });
+  if (caps.initialNetns === false) {
+    throw new SvtraceError('TRACE_NOT_ROOT_NETNS', 'svtrace runs inside a network namespace; bpftrace must run in the root one', {
+      hint: 'run svtrace outside `ip netns exec` and name interfaces in namespaces as { name, netns }',
+    });
+  }
+  const planned = planPoints(config, caps, choosePlan(caps));
+  const points: ProgramPoint[] = [];
+  const interfaces: ResolvedInterface[] = [];
+  for (const p of planned) {
+    const filter: ProgramPoint['filter'] = {};
+    if (p.interface) {
+      const r = await resolveInterface(p.interface);
+      filter.interface = r;
+      if (!interfaces.some((i) => i.ifindex === r.ifindex && i.netnsInode === r.netnsInode)) interfaces.push(r);
+    }
+    if (p.pids) filter.pids = p.pids;
+    if (p.comm) filter.comm = p.comm;
+    if (p.commPrefix) filter.commPrefix = p.commPrefix;
+    points.push({ id: p.id, name: p.name, probes: p.probes, filter });
+  }
+
+  // Layouts: from the config, then learnt for the streams still missing.
+  let layouts = [...(config.layouts ?? [])];
+  const missing = (config.streams ?? []).filter((s) => !layouts.some((l) => (s.appId === undefined || l.appId === s.appId) && l.asdus.some((a) => a.svId === s.svId)));
+  if (layouts.length === 0 || missing.length > 0) {
+    // Learn where the points look: their tracepoints on their interfaces (all interfaces when none).
+    const learnProbes = [...new Set(points.filter((p) => p.filter.interface).flatMap((p) => p.probes)
+      .filter((id) => probeDef(id)?.kind === 'tracepoint' && probeDef(id)?.dev))];
+    const learnt = await learnLayouts({
+      interfaces: learnProbes.length > 0 ? interfaces : [],
+      probes: learnProbes.length > 0 ? learnProbes : ['tracepoint:net:netif_receive_skb'],
+      wanted: missing,
+      ...(config.learn?.timeoutMs ? { timeoutMs: config.learn.timeoutMs } : {}),
+      ...(config.learn?.framesPerKey ? { framesPerKey: config.learn.framesPerKey } : {}),
+      ...(options.bpftrace ? { bpftrace: options.bpftrace } : {}),
+      ...(options.onLearnReady ? { onReady: options.onLearnReady } : {}),
+    });
+    const keys = new Set(layouts.map(layoutKey));
+    for (const l of learnt.layouts) if (!keys.has(layoutKey(l))) layouts.push(l);
+    if (learnt.mapFullWarnings > 0) {
+      handlers.onWarning?.({ kind: 'map-full', message: `learning saw more APPID/Length pairs than its map holds (${learnt.mapFullWarnings} failed updates); some streams may not have been learnt`, count: learnt.mapFullWarnings });
+    }
+    if (learnt.missing.length > 0) {
+      handlers.onWarning?.({ kind: 'stream-not-seen', message: `no frame of ${learnt.missing.map((s) => JSON.stringify(s.svId)).join(', ')} seen while learning; their frames will count as unknown`, count: learnt.missing.length });
+    }
+  }
+  layouts = ofInterest(config, layouts);
+  if (layouts.length === 0) {
+    throw new SvtraceError('TRACE_NO_LAYOUT', 'no SV stream to trace: none was given and none was seen while learning', {
+      hint: 'start the publisher first, check the interfaces, or give layouts in the config',
+    });
+  }
+  const streams = streamsOf(config, layouts);
+  const program = generateTraceProgram({ points, layouts, unknownSamples: config.unknownSamples ?? 4 });
+  options.printProgram?.(program);
+
+  const clock = await measureClockOffset();
+  handlers.onClock?.(clock);
+  const state = createTraceState(points, layouts, streams, clock);
+  const run = startBpftrace({
+    program,
+    readyMarker: 'SVTRACE_READY',
+    ...(options.bpftrace ? { bpftrace: options.bpftrace } : {}),
+    env: { BPFTRACE_PERF_RB_PAGES: String(options.perfBufferPages ?? 1024), ...options.bpftraceEnv },
+    onLine: (line) => handleLine(state, line, handlers),
+    onStderr: (line) => handleLine(state, line, handlers),
+  });
+  await run.ready;
+  const startedAt = Date.now();
+
+  let timer: NodeJS.Timeout | null = null;
+  const interval = options.clockIntervalMs ?? 10_000;
+  if (interval > 0) {
+    timer = setInterval(() => {
+      measureClockOffset().then((c) => { state.clock = c; state.clocks.push(c); handlers.onClock?.(c); })
+        .catch((e: unknown) => handlers.onWarning?.({ kind: 'clock', message: `clock re-measure failed: ${(e as Error).message}`, count: 1 }));
+    }, interval);
+    timer.unref();
+  }
+  const onSignal = () => { void stop(); };
+  if (options.stopOnSignals !== false) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  const done = (async () => {
+    const r = await run.exited;
+    if (timer) clearInterval(timer);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    const summary = summarize(state, { ...r, killed: run.wasKilled() }, Date.now() - startedAt);
+    // bpftrace only prints "Lost N events" when the kernel next writes to that CPU's buffer: the kernel's own count is the check.
+    if (summary.lostLines > 0) {
+      handlers.onWarning?.({ kind: 'lost-lines', message: `${summary.lostLines} frame(s) matched in the kernel never reached svtrace (bpftrace reported ${summary.lostEvents} lost)`, count: summary.lostLines });
+    }
+    if (!summary.endSeen) {
+      handlers.onWarning?.({ kind: 'bpftrace-output', message: 'bpftrace ended without its END output: kernel counts of matched and unknown frames are missing', count: 1 });
+    }
+    return summary;
+  })();
+  let stopped: Promise<TraceSummary> | null = null;
+  const stop = () => {
+    stopped ??= run.stop(options.stopTimeoutMs ?? 10_000).then(() => done);
+    return stopped;
+  };
+  return { program, points, layouts, streams, bpftracePid: run.pid, done, stop };
+}
