@@ -7,6 +7,7 @@
  * (This moves into the native addon later.)
  */
 import { execFile } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { promisify } from 'node:util';
 import { SvtraceError } from '../errors.ts';
 
@@ -54,12 +55,25 @@ export function parseClockOutput(text: string): ClockOffset {
   };
 }
 
+/** The system python3 first (a pyenv shim takes a second to start), then whatever PATH has; -I -S: isolated, no site. */
+function python(): string {
+  for (const p of ['/usr/bin/python3', '/usr/local/bin/python3']) {
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  return 'python3';
+}
+
 /** Measures the offsets; `rounds` bracketed reads per clock (default 2000, a few ms). */
 export async function measureClockOffset(rounds = 2000): Promise<ClockOffset> {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 1_000_000) throw new RangeError('rounds must be 1..1000000');
   let stdout: string;
   try {
-    ({ stdout } = await run('python3', ['-c', SCRIPT, String(rounds)], { timeout: 10_000 }));
+    ({ stdout } = await run(python(), ['-I', '-S', '-c', SCRIPT, String(rounds)], { timeout: 10_000 }));
   } catch (e) {
     throw new SvtraceError('TRACE_CLOCK_FAILED', 'cannot read the realtime and monotonic clocks (python3 failed)', {
       hint: 'install python3 (3.7 or later); svtrace uses it to map bpftrace times to realtime', cause: e,
