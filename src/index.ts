@@ -17,3 +17,4 @@ export type { SvtraceConfig } from './config/schema.ts';
 export { nearestRank, selectKth, rank } from './util/percentile.ts';
 export * from './record/index.ts';
 export * from './net/index.ts';
+export * from './trace/index.ts';
