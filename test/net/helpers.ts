@@ -4,9 +4,10 @@
  * fixtures with a few lines of classic-pcap parsing.
  */
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 
-export const FIXTURES = '/work/shared/fixtures';
+export const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures', import.meta.url));
 
 export function isRoot(): boolean {
   return process.getuid?.() === 0;

@@ -4,13 +4,14 @@
  * with Buffer methods, so tests do not check the reader against itself).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { CapturedPacket } from '../../src/pcap/index.ts';
 
-export const FIXTURES_DIR = '/work/shared/fixtures';
+export const FIXTURES_DIR = fileURLToPath(new URL('../../../shared/fixtures', import.meta.url));
 
 /** Frame counts as SOURCES.md states them. */
 export const FIXTURES: readonly { name: string; frames: number }[] = [

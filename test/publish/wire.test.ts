@@ -61,7 +61,7 @@ test('8 streams × 4000/s for 5 s over veth: every sample once, T0 and T3 join o
   const [row] = await query([join(dir, 'pub'), join(dir, 'sub')], `
     WITH t0 AS (SELECT sv_id, smp_cnt, t_ns FROM p WHERE point = 'T0'),
          t3 AS (SELECT sv_id, smp_cnt, t_ns FROM p WHERE point = 'T3')
-    SELECT count(*) AS joined, min(t3.t_ns - t0.t_ns), max(t3.t_ns - t0.t_ns),
+    SELECT count(DISTINCT (t0.sv_id, t0.t_ns)) AS joined, min(t3.t_ns - t0.t_ns), max(t3.t_ns - t0.t_ns),
            (SELECT count(*) FROM t0), (SELECT count(*) FROM t3)
     FROM t0 JOIN t3 ON t0.sv_id = t3.sv_id AND t0.smp_cnt = t3.smp_cnt AND abs(t3.t_ns - t0.t_ns) < 500000000`);
   const [joined, minNs, maxNs, n0, n3] = row!.map(Number);
