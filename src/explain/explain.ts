@@ -24,7 +24,8 @@ export interface LateSample {
   normalNs: number;
 }
 
-export type CauseKind = 'preemption' | 'softirq' | 'irq' | 'wakeup-latency' | 'migration' | 'unknown';
+/** busy: the waiting thread itself ran (its own work, or frames queued ahead) for most of the time. */
+export type CauseKind = 'preemption' | 'softirq' | 'irq' | 'wakeup-latency' | 'migration' | 'busy' | 'unknown';
 
 export interface Cause {
   kind: CauseKind;
@@ -46,6 +47,9 @@ export interface Explanation {
   smpCnt: number;
   iter: number;
   segment: string;
+  /** The two points of the segment. */
+  from: SamplePoint;
+  to: SamplePoint;
   latencyNs: number;
   normalNs: number;
   excessNs: number;
@@ -89,14 +93,15 @@ function taskLabel(t: { pid: number; comm: string }): string {
 function unknown(s: LateSample, excessNs: number, reason: string, waiter: Explanation['waiter'] = null): Explanation {
   const primary: Cause = { kind: 'unknown', delayNs: Math.max(0, excessNs), cpu: null, key: 'unknown' };
   return {
-    svId: s.svId, smpCnt: s.smpCnt, iter: s.iter, segment: s.segment, latencyNs: s.latencyNs, normalNs: s.normalNs, excessNs,
+    svId: s.svId, smpCnt: s.smpCnt, iter: s.iter, segment: s.segment, from: s.from, to: s.to, latencyNs: s.latencyNs, normalNs: s.normalNs, excessNs,
     waiter, waitedNs: 0, causes: [], primary, reason,
     text: `${s.segment} ${us(s.latencyNs)} (normal ${us(s.normalNs)}): unknown: ${reason}`,
   };
 }
 
-function causesOf(b: Buckets, policies?: ReadonlyMap<number, SchedPolicy>): Cause[] {
+function causesOf(b: Buckets, waiter: TaskRef, policies?: ReadonlyMap<number, SchedPolicy>): Cause[] {
   const out: Cause[] = [];
+  if (b.runningNs > 0 && waiter.pid !== 0) out.push({ kind: 'busy', delayNs: b.runningNs, cpu: null, task: { ...waiter, policy: policyOf(waiter.pid, waiter.prio, policies) }, key: `busy ${printable(waiter.comm)}[${waiter.pid}]` });
   for (const [pid, p] of b.preemptedBy) {
     out.push({ kind: 'preemption', delayNs: p.ns, cpu: p.cpu, task: { ...p.task, policy: policyOf(pid, p.task.prio, policies) }, key: `preemption ${printable(p.task.comm)}[${pid}]` });
   }
@@ -117,6 +122,7 @@ function describe(c: Cause): string {
     case 'irq': return `IRQ ${c.source} on CPU ${c.cpu} took ${us(c.delayNs)}`;
     case 'wakeup-latency': return `it was woken but not run for ${us(c.delayNs)} on an idle CPU`;
     case 'migration': return `it moved from CPU ${c.fromCpu} to CPU ${c.toCpu} and waited ${us(c.delayNs)} there`;
+    case 'busy': return `it ran its own work for ${us(c.delayNs)} (frames queued ahead, or housekeeping)`;
     case 'unknown': return `${us(c.delayNs)} unexplained`;
   }
 }
@@ -140,7 +146,7 @@ export function explainSample(s: LateSample, eventsIn: readonly RecorderEvent[],
   if (o.waiterPid !== undefined) waiter = { pid: o.waiterPid, comm: comms.get(o.waiterPid) ?? waiter?.comm ?? '?', prio: waiter?.prio ?? 120, cpu: s.to.cpu };
   if (!waiter) return unknown(s, excessNs, `no context switch on CPU ${s.to.cpu} in the window tells which task sent ${s.to.point}`);
   const b = bucketize(events, waiter.pid, t1, t2);
-  const causes = causesOf(b, o.policies);
+  const causes = causesOf(b, waiter, o.policies);
   const waitedNs = [...b.preemptedBy.values()].reduce((n, p) => n + p.ns, 0) + b.wakeupNs + b.migrationNs;
   const top = causes[0];
   const head = `${s.segment} ${us(s.latencyNs)} (normal ${us(s.normalNs)})`;
@@ -151,9 +157,9 @@ export function explainSample(s: LateSample, eventsIn: readonly RecorderEvent[],
     const ex = unknown(s, excessNs, reason, waiter);
     return { ...ex, causes, waitedNs, text: `${head}: ${who}${rest}; ${reason}` };
   }
-  const also = causes.slice(1, 3).filter((c) => c.delayNs >= 10_000);
+  const also = causes.slice(1).filter((c) => c.delayNs >= 10_000 && (c.kind !== 'busy' || top.kind === 'busy')).slice(0, 2);
   return {
-    svId: s.svId, smpCnt: s.smpCnt, iter: s.iter, segment: s.segment, latencyNs: s.latencyNs, normalNs: s.normalNs, excessNs,
+    svId: s.svId, smpCnt: s.smpCnt, iter: s.iter, segment: s.segment, from: s.from, to: s.to, latencyNs: s.latencyNs, normalNs: s.normalNs, excessNs,
     waiter, waitedNs, causes, primary: top,
     text: `${head}: ${who}, ${describe(top)}${also.length ? `; also ${also.map(describe).join('; ')}` : ''}`,
   };

@@ -99,6 +99,11 @@ test('excess the events do not explain is unknown, with what they do say', () =>
   const x = explainSample(sample(10, 1800), preempt.slice(0, 2).concat(ev([`S ${t(1900)} 1 0 120 0 854 120 ovs-vswitchd`])));
   assert.equal(x.primary.kind, 'unknown');
   assert.match(x.reason ?? '', /asleep/);
+  // the waiter running all along is 'busy', with its own time in figures
+  const busy = explainSample(sample(100, 450), preempt);
+  assert.equal(busy.primary.kind, 'busy');
+  assert.equal(busy.primary.delayNs, 350_000);
+  assert.match(busy.text, /ovs-vswitchd \(pid 854\) did not wait on CPU 1, it ran its own work for 350 µs/);
 });
 
 test('per-run table: by total delay and by count', () => {

@@ -1,0 +1,194 @@
+/**
+ * `svtrace explain` as a library: the point tracer (T1, T2) and the flight
+ * recorder side by side; every sample whose segment passes the threshold is
+ * explained from the recorder's events around it, once the recorder has
+ * caught up past it. One plain result object; printing lives elsewhere.
+ */
+import { readFileSync } from 'node:fs';
+import { startTrace, type PointEvent, type TraceConfig, type TraceSummary } from '../trace/index.ts';
+import { ringCoverage, ringSlice, type RecorderEvent } from './events.ts';
+import { aggregateCauses, explainSample, type CauseRow, type Explanation, type LateSample, type SchedPolicy } from './explain.ts';
+import { exportChromeTrace, type ChromeTrace } from './chrome.ts';
+import { startRecorder, type Recorder, type RecorderStats } from './recorder.ts';
+
+export interface ExplainRunOptions {
+  trace: TraceConfig;
+  /** Samples whose segment takes longer are explained. */
+  thresholdNs: number;
+  durationS: number;
+  /** Segment between two points (default Thyp = T1 → T2). */
+  segment?: { name: string; from: string; to: string };
+  /** Run the recorder (default true; false measures the tracer alone, for the observer effect). */
+  record?: boolean;
+  cpus?: number[];
+  windowS?: number;
+  /** Chrome traces for this many worst samples (default 5). */
+  worst?: number;
+  /** Called once both tracers are attached (start traffic here). */
+  onReady?: () => void | Promise<void>;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+  /** At the end, wait up to this long for the recorder's output to catch up past the last late sample (default 20 s). */
+  drainS?: number;
+  /** Every recorder event as it arrives (for a second look at the raw data). */
+  onRecorderEvent?: (e: RecorderEvent) => void;
+}
+
+export interface WorstSample { explanation: Explanation; chrome: ChromeTrace }
+
+export interface ExplainRunResult {
+  segment: string;
+  thresholdNs: number;
+  /** Samples with both points. */
+  samples: number;
+  /** Of which above the threshold. */
+  late: number;
+  p50Ns: number | null;
+  p99Ns: number | null;
+  maxNs: number | null;
+  explanations: Explanation[];
+  causes: CauseRow[];
+  worst: WorstSample[];
+  recorder: RecorderStats | null;
+  trace: TraceSummary;
+  warnings: string[];
+}
+
+const POLICY = ['SCHED_OTHER', 'SCHED_FIFO', 'SCHED_RR', 'SCHED_BATCH', 'SCHED_ISO', 'SCHED_IDLE', 'SCHED_DEADLINE'];
+
+/** Policy and rt_priority of a task from /proc (fields 41 and 40 of stat), or null when it is gone. */
+export function readPolicy(pid: number): SchedPolicy | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const rt = Number(f[37]), pol = Number(f[38]);
+    return Number.isInteger(pol) ? { policy: POLICY[pol] ?? `policy ${pol}`, rtPriority: rt } : null;
+  } catch {
+    return null;
+  }
+}
+
+export function percentile(sorted: readonly number[], q: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** Waits until the recorder's newest event is past the last pending sample, or until it stops making progress. */
+async function drain(recorder: Recorder, pending: readonly LateSample[], maxS: number, step: (all: boolean) => void, log: (l: string) => void): Promise<void> {
+  const deadline = Date.now() + maxS * 1000;
+  let seen = recorder.stats().events, idleSince = Date.now();
+  for (;;) {
+    step(false);
+    const last = pending[pending.length - 1];
+    if (!last) return;
+    const now = Date.now();
+    const events = recorder.stats().events;
+    if (events !== seen) { seen = events; idleSince = now; }
+    if (now > deadline || now - idleSince > 2000) {
+      log(`the recorder did not catch up with ${pending.length} late sample(s) in time: they stay unexplained`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const LOOKBACK_NS = 10_000_000n, LOOKAHEAD_NS = 2_000_000n, SETTLE_NS = 30_000_000n;
+
+export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult> {
+  const seg = o.segment ?? { name: 'Thyp', from: 'T1', to: 'T2' };
+  const log = o.log ?? (() => undefined);
+  const warnings: string[] = [];
+  const warn = (m: string) => { if (warnings.length < 200) warnings.push(m); log(`warning: ${m}`); };
+  const keepWorst = o.worst ?? 5;
+  const policies = new Map<number, SchedPolicy>();
+  const latencies: number[] = [];
+  const firsts = new Map<string, PointEvent>();
+  const pending: LateSample[] = [];
+  const explanations: Explanation[] = [];
+  const worst: WorstSample[] = [];
+  let late = 0;
+
+  const recorder: Recorder | null = o.record === false ? null : await startRecorder({
+    ...(o.cpus ? { cpus: o.cpus } : {}), windowS: o.windowS ?? 2, onWarning: warn,
+    onEvent: (e) => {
+      o.onRecorderEvent?.(e);
+      if (e.kind === 'switch' && e.nextPrio < 100 && !policies.has(e.nextPid)) { const p = readPolicy(e.nextPid); if (p) policies.set(e.nextPid, p); }
+    },
+  });
+  const normalNs = () => {
+    const recent = latencies.slice(-20_000).sort((a, b) => a - b);
+    return percentile(recent, 0.5) ?? 0;
+  };
+  const explainReady = (all: boolean) => {
+    if (!recorder || pending.length === 0) return;
+    const cov = ringCoverage(recorder.ring);
+    const normal = normalNs();
+    let k = 0;
+    for (; k < pending.length; k++) {
+      const s = pending[k]!;
+      if (!all && (cov === null || s.to.tMonoNs + SETTLE_NS > cov.toMonoNs)) break;
+      s.normalNs = normal;
+      const from = s.from.tMonoNs - LOOKBACK_NS, to = s.to.tMonoNs + LOOKAHEAD_NS;
+      const events = ringSlice(recorder.ring, from, to);
+      const x = explainSample(s, events, { policies, coverage: cov });
+      explanations.push(x);
+      if (keepWorst > 0 && (worst.length < keepWorst || x.latencyNs > worst[worst.length - 1]!.explanation.latencyNs)) {
+        const pad = BigInt(Math.max(500_000, Math.min(5_000_000, s.latencyNs)));
+        const chrome = exportChromeTrace({ events: ringSlice(recorder.ring, s.from.tMonoNs - pad, s.to.tMonoNs + pad / 2n), fromMonoNs: s.from.tMonoNs - pad, toMonoNs: s.to.tMonoNs + pad / 2n },
+          [{ name: `${s.svId} smpCnt ${s.smpCnt} ${s.segment}`, points: [s.from, s.to], text: x.text }]);
+        worst.push({ explanation: x, chrome });
+        worst.sort((a, b) => b.explanation.latencyNs - a.explanation.latencyNs);
+        if (worst.length > keepWorst) worst.pop();
+      }
+    }
+    pending.splice(0, k);
+  };
+  const onPoint = (e: PointEvent) => {
+    const key = `${e.streamIndex}/${e.iter}/${e.smpCnt}`;
+    if (e.point === seg.from) { firsts.set(key, e); return; }
+    if (e.point !== seg.to) return;
+    const a = firsts.get(key);
+    if (!a) return;
+    firsts.delete(key);
+    const latencyNs = Number(e.tMonoNs - a.tMonoNs);
+    latencies.push(latencyNs);
+    if (latencyNs > o.thresholdNs) {
+      late++;
+      if (pending.length < 100_000) {
+        pending.push({ svId: e.svId, appId: e.appId, smpCnt: e.smpCnt, iter: e.iter, segment: seg.name, latencyNs, normalNs: 0,
+          from: { point: a.point, tMonoNs: a.tMonoNs, tNs: a.tNs, cpu: a.cpu }, to: { point: e.point, tMonoNs: e.tMonoNs, tNs: e.tNs, cpu: e.cpu } });
+      } else if (late % 10_000 === 0) warn(`more than 100 000 late samples wait for the recorder: ${late} late so far, the rest are counted only`);
+    }
+  };
+  let trace: Awaited<ReturnType<typeof startTrace>> | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let summary: TraceSummary | null;
+  let recStats: RecorderStats | null;
+  try {
+    trace = await startTrace(o.trace, { onPoint, onWarning: (w) => warn(w.message) }, { stopOnSignals: false });
+    log(`tracing ${trace.points.map((p) => p.name).join(', ')}${recorder ? ` with the flight recorder (bpftrace pid ${recorder.pid})` : ' without the recorder'}`);
+    timer = setInterval(() => {
+      explainReady(false);
+      const horizon = Date.now();
+      if (firsts.size > 200_000) { firsts.clear(); warn(`over 200 000 ${seg.from} points without ${seg.to}: forgotten (at ${horizon})`); }
+    }, 250);
+    await o.onReady?.();
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, o.durationS * 1000);
+      o.signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+    });
+  } finally {
+    if (timer) clearInterval(timer);
+    summary = trace ? await trace.stop() : null;
+    // bpftrace's output lags when CPUs are busy: the recorder runs on until it has caught up past the last late sample
+    if (recorder) await drain(recorder, pending, o.drainS ?? 20, explainReady, log);
+    recStats = recorder ? await recorder.stop() : null;
+    explainReady(true);
+  }
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return {
+    segment: seg.name, thresholdNs: o.thresholdNs, samples: latencies.length, late,
+    p50Ns: percentile(sorted, 0.5), p99Ns: percentile(sorted, 0.99), maxNs: sorted[sorted.length - 1] ?? null,
+    explanations, causes: aggregateCauses(explanations), worst, recorder: recStats, trace: summary!, warnings,
+  };
+}
