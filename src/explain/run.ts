@@ -108,13 +108,7 @@ export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult
   const worst: WorstSample[] = [];
   let late = 0;
 
-  const recorder: Recorder | null = o.record === false ? null : await startRecorder({
-    ...(o.cpus ? { cpus: o.cpus } : {}), windowS: o.windowS ?? 2, onWarning: warn,
-    onEvent: (e) => {
-      o.onRecorderEvent?.(e);
-      if (e.kind === 'switch' && e.nextPrio < 100 && !policies.has(e.nextPid)) { const p = readPolicy(e.nextPid); if (p) policies.set(e.nextPid, p); }
-    },
-  });
+  let recorder: Recorder | null = null;
   const normalNs = () => {
     const recent = latencies.slice(-20_000).sort((a, b) => a - b);
     return percentile(recent, 0.5) ?? 0;
@@ -166,6 +160,18 @@ export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult
   let recStats: RecorderStats | null;
   try {
     trace = await startTrace(o.trace, { onPoint, onWarning: (w) => warn(w.message) }, { stopOnSignals: false });
+    // after the tracer, so learning layouts does not compete with it
+    recorder = o.record === false ? null : await startRecorder({
+      ...(o.cpus ? { cpus: o.cpus } : {}), windowS: o.windowS ?? 2, onWarning: warn,
+      onEvent: (e) => {
+        o.onRecorderEvent?.(e);
+        if (e.kind === 'switch' && e.nextPrio < 100 && !policies.has(e.nextPid)) { const p = readPolicy(e.nextPid); if (p) policies.set(e.nextPid, p); }
+      },
+    });
+    if (recorder && pending.length > 0) {
+      warn(`${pending.length} late sample(s) came before the recorder was attached: not explained`);
+      pending.length = 0;
+    }
     log(`tracing ${trace.points.map((p) => p.name).join(', ')}${recorder ? ` with the flight recorder (bpftrace pid ${recorder.pid})` : ' without the recorder'}`);
     timer = setInterval(() => {
       explainReady(false);
