@@ -29,8 +29,12 @@ export type CauseKind = 'preemption' | 'softirq' | 'irq' | 'wakeup-latency' | 'm
 
 export interface Cause {
   kind: CauseKind;
-  /** Delay attributed to this cause, ns. */
+  /** Delay attributed to this cause, ns: its own time plus the catch-up it caused. */
   delayNs: number;
+  /** Time the cause itself took (the task ran, the softirq ran), ns. */
+  directNs: number;
+  /** For the primary waiting cause: the waiter's catch-up after it, beyond the normal latency, ns. */
+  catchUpNs?: number;
   cpu: number | null;
   /** The task that ran instead (preemption). */
   task?: TaskRef & { policy: string };
@@ -91,7 +95,7 @@ function taskLabel(t: { pid: number; comm: string }): string {
 }
 
 function unknown(s: LateSample, excessNs: number, reason: string, waiter: Explanation['waiter'] = null): Explanation {
-  const primary: Cause = { kind: 'unknown', delayNs: Math.max(0, excessNs), cpu: null, key: 'unknown' };
+  const primary: Cause = { kind: 'unknown', delayNs: Math.max(0, excessNs), directNs: 0, cpu: null, key: 'unknown' };
   return {
     svId: s.svId, smpCnt: s.smpCnt, iter: s.iter, segment: s.segment, from: s.from, to: s.to, latencyNs: s.latencyNs, normalNs: s.normalNs, excessNs,
     waiter, waitedNs: 0, causes: [], primary, reason,
@@ -101,27 +105,29 @@ function unknown(s: LateSample, excessNs: number, reason: string, waiter: Explan
 
 function causesOf(b: Buckets, waiter: TaskRef, policies?: ReadonlyMap<number, SchedPolicy>): Cause[] {
   const out: Cause[] = [];
-  if (b.runningNs > 0 && waiter.pid !== 0) out.push({ kind: 'busy', delayNs: b.runningNs, cpu: null, task: { ...waiter, policy: policyOf(waiter.pid, waiter.prio, policies) }, key: `busy ${printable(waiter.comm)}[${waiter.pid}]` });
+  if (b.runningNs - b.catchUpNs > 0 && waiter.pid !== 0) out.push({ kind: 'busy', delayNs: b.runningNs - b.catchUpNs, directNs: b.runningNs - b.catchUpNs, cpu: null, task: { ...waiter, policy: policyOf(waiter.pid, waiter.prio, policies) }, key: `busy ${printable(waiter.comm)}[${waiter.pid}]` });
   for (const [pid, p] of b.preemptedBy) {
-    out.push({ kind: 'preemption', delayNs: p.ns, cpu: p.cpu, task: { ...p.task, policy: policyOf(pid, p.task.prio, policies) }, key: `preemption ${printable(p.task.comm)}[${pid}]` });
+    out.push({ kind: 'preemption', delayNs: p.ns, directNs: p.ns, cpu: p.cpu, task: { ...p.task, policy: policyOf(pid, p.task.prio, policies) }, key: `preemption ${printable(p.task.comm)}[${pid}]` });
   }
-  for (const [vec, v] of b.softirq) out.push({ kind: 'softirq', delayNs: v.ns, cpu: v.cpu, source: softirqName(vec), key: `softirq ${softirqName(vec)}` });
-  for (const [irq, v] of b.irq) out.push({ kind: 'irq', delayNs: v.ns, cpu: v.cpu, source: `${irq}:${printable(v.name)}`, key: `irq ${irq}:${printable(v.name)}` });
-  if (b.wakeupNs > 0) out.push({ kind: 'wakeup-latency', delayNs: b.wakeupNs, cpu: null, key: 'wakeup-latency' });
+  for (const [vec, v] of b.softirq) out.push({ kind: 'softirq', delayNs: v.ns, directNs: v.ns, cpu: v.cpu, source: softirqName(vec), key: `softirq ${softirqName(vec)}` });
+  for (const [irq, v] of b.irq) out.push({ kind: 'irq', delayNs: v.ns, directNs: v.ns, cpu: v.cpu, source: `${irq}:${printable(v.name)}`, key: `irq ${irq}:${printable(v.name)}` });
+  if (b.wakeupNs > 0) out.push({ kind: 'wakeup-latency', delayNs: b.wakeupNs, directNs: b.wakeupNs, cpu: null, key: 'wakeup-latency' });
   if (b.migrationNs > 0 || b.migrations.length > 0) {
     const m = b.migrations[b.migrations.length - 1];
-    out.push({ kind: 'migration', delayNs: b.migrationNs, cpu: m?.toCpu ?? null, ...(m ? { fromCpu: m.fromCpu, toCpu: m.toCpu } : {}), key: m ? `migration CPU ${m.fromCpu} → ${m.toCpu}` : 'migration' });
+    out.push({ kind: 'migration', delayNs: b.migrationNs, directNs: b.migrationNs, cpu: m?.toCpu ?? null, ...(m ? { fromCpu: m.fromCpu, toCpu: m.toCpu } : {}), key: m ? `migration CPU ${m.fromCpu} → ${m.toCpu}` : 'migration' });
   }
   return out.filter((c) => c.delayNs > 0 || c.kind === 'migration').sort((a, b) => b.delayNs - a.delayNs);
 }
 
+const catchUp = (c: Cause) => (c.catchUpNs ? `, then caught up for ${us(c.catchUpNs)} more` : '');
+
 function describe(c: Cause): string {
   switch (c.kind) {
-    case 'preemption': return `CPU ${c.cpu} ran ${c.task ? `${taskLabel(c.task)}, ${c.task.policy},` : 'another task'} for ${us(c.delayNs)}`;
+    case 'preemption': return `CPU ${c.cpu} ran ${c.task ? `${taskLabel(c.task)}, ${c.task.policy},` : 'another task'} for ${us(c.directNs)}${catchUp(c)}`;
     case 'softirq': return `softirq ${c.source} on CPU ${c.cpu} took ${us(c.delayNs)}`;
     case 'irq': return `IRQ ${c.source} on CPU ${c.cpu} took ${us(c.delayNs)}`;
-    case 'wakeup-latency': return `it was woken but not run for ${us(c.delayNs)} on an idle CPU`;
-    case 'migration': return `it moved from CPU ${c.fromCpu} to CPU ${c.toCpu} and waited ${us(c.delayNs)} there`;
+    case 'wakeup-latency': return `it was woken but not run for ${us(c.directNs)} on an idle CPU${catchUp(c)}`;
+    case 'migration': return `it moved from CPU ${c.fromCpu} to CPU ${c.toCpu} and waited ${us(c.directNs)} there${catchUp(c)}`;
     case 'busy': return `it ran its own work for ${us(c.delayNs)} (frames queued ahead, or housekeeping)`;
     case 'unknown': return `${us(c.delayNs)} unexplained`;
   }
@@ -145,8 +151,17 @@ export function explainSample(s: LateSample, eventsIn: readonly RecorderEvent[],
   let waiter: Explanation['waiter'] = at.taskAt ? { ...at.taskAt, cpu: s.to.cpu } : null;
   if (o.waiterPid !== undefined) waiter = { pid: o.waiterPid, comm: comms.get(o.waiterPid) ?? waiter?.comm ?? '?', prio: waiter?.prio ?? 120, cpu: s.to.cpu };
   if (!waiter) return unknown(s, excessNs, `no context switch on CPU ${s.to.cpu} in the window tells which task sent ${s.to.point}`);
+  if (waiter.pid === 0) return unknown(s, excessNs, `${s.to.point} fired while CPU ${s.to.cpu} was idle (interrupt context): no thread carried the frame to wait on`, waiter);
   const b = bucketize(events, waiter.pid, t1, t2);
   const causes = causesOf(b, waiter, o.policies);
+  // the catch-up after waiting, beyond the usual latency, belongs to what made it wait
+  const waiting = causes.find((c) => c.kind === 'preemption' || c.kind === 'wakeup-latency' || c.kind === 'migration');
+  const catchUpNs = Math.max(0, b.catchUpNs - s.normalNs);
+  if (waiting && catchUpNs > 0) {
+    waiting.catchUpNs = catchUpNs;
+    waiting.delayNs += catchUpNs;
+    causes.sort((x, y) => y.delayNs - x.delayNs);
+  }
   const waitedNs = [...b.preemptedBy.values()].reduce((n, p) => n + p.ns, 0) + b.wakeupNs + b.migrationNs;
   const top = causes[0];
   const head = `${s.segment} ${us(s.latencyNs)} (normal ${us(s.normalNs)})`;

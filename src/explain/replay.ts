@@ -26,6 +26,8 @@ export interface Buckets {
   migrations: Array<{ tMonoNs: bigint; fromCpu: number; toCpu: number }>;
   /** Running, nothing else on the CPU: the work itself. */
   runningNs: number;
+  /** The part of runningNs after having waited for the CPU: catching up with what queued meanwhile. */
+  catchUpNs: number;
   /** Asleep, or in a state the events do not tell. */
   sleepingNs: number;
   unknownNs: number;
@@ -100,10 +102,11 @@ function initialCpus(events: readonly RecorderEvent[], comms: Map<number, string
 /** Splits [t1, t2] by what the waiter `pid` was doing and what its CPU ran. Events must start before t1 to know the state at t1. */
 export function bucketize(events: readonly RecorderEvent[], pid: number, t1: bigint, t2: bigint): Buckets {
   const comms = commsOf(events);
-  const b: Buckets = { preemptedBy: new Map(), softirq: new Map(), irq: new Map(), wakeupNs: 0, migrationNs: 0, migrations: [], runningNs: 0, sleepingNs: 0, unknownNs: 0 };
+  const b: Buckets = { preemptedBy: new Map(), softirq: new Map(), irq: new Map(), wakeupNs: 0, migrationNs: 0, migrations: [], runningNs: 0, catchUpNs: 0, sleepingNs: 0, unknownNs: 0 };
   const cpus = initialCpus(events, comms);
   let { state, cpu: wCpu } = initialWaiter(events, pid);
   let migrated = false;
+  let waited = false;
   let last = t1;
   const cpuState = (c: number): CpuState => {
     let s = cpus.get(c);
@@ -122,13 +125,16 @@ export function bucketize(events: readonly RecorderEvent[], pid: number, t1: big
         } else if (c.softirq !== null) {
           const k = b.softirq.get(c.softirq) ?? { cpu: wCpu, ns: 0 };
           k.ns += dt; b.softirq.set(c.softirq, k);
-        } else if (state === 'running') b.runningNs += dt;
+        } else if (state === 'running') {
+          b.runningNs += dt;
+          if (waited) b.catchUpNs += dt;
+        }
         else if (c.task && c.task.pid !== 0 && c.task.pid !== pid) {
+          waited = true;
           const k = b.preemptedBy.get(c.task.pid) ?? { task: c.task, cpu: wCpu, ns: 0 };
           k.ns += dt; b.preemptedBy.set(c.task.pid, k);
         } else if (c.task === null) b.unknownNs += dt;
-        else if (migrated) b.migrationNs += dt;
-        else b.wakeupNs += dt;
+        else if (migrated) { b.migrationNs += dt; waited = true; } else { b.wakeupNs += dt; waited = true; }
       } else if (state === 'sleeping') b.sleepingNs += dt;
       else b.unknownNs += dt;
     }

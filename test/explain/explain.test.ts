@@ -91,14 +91,18 @@ test('softirq and irq time on the waiter CPU, wakeup latency on an idle CPU, mig
   assert.equal(s3.causes.find((c) => c.kind === 'preemption')?.task?.comm, 'stress');
   assert.equal(s3.causes.find((c) => c.kind === 'preemption')?.delayNs, 200_000);
   const m = s3.causes.find((c) => c.kind === 'migration');
-  assert.deepEqual([m?.fromCpu, m?.toCpu, m?.delayNs], [0, 1, 500_000]);
+  // 500 µs waiting there, then 100 µs of running of which 40 µs are the normal latency: 60 µs catch-up
+  assert.deepEqual([m?.fromCpu, m?.toCpu, m?.directNs, m?.catchUpNs, m?.delayNs], [0, 1, 500_000, 60_000, 560_000]);
   assert.equal(s3.primary.kind, 'migration');
 });
 
 test('excess the events do not explain is unknown, with what they do say', () => {
   const x = explainSample(sample(10, 1800), preempt.slice(0, 2).concat(ev([`S ${t(1900)} 1 0 120 0 854 120 ovs-vswitchd`])));
   assert.equal(x.primary.kind, 'unknown');
-  assert.match(x.reason ?? '', /asleep/);
+  assert.match(x.reason ?? '', /idle \(interrupt context\)/);
+  const asleep = explainSample(sample(10, 1800), preempt.slice(0, 2).concat(ev([`S ${t(1790)} 1 0 120 0 854 120 ovs-vswitchd`, `S ${t(1900)} 1 854 120 1 0 120 swapper/1`])));
+  assert.equal(asleep.primary.kind, 'unknown');
+  assert.match(asleep.reason ?? '', /asleep 1 290 µs/);
   // the waiter running all along is 'busy', with its own time in figures
   const busy = explainSample(sample(100, 450), preempt);
   assert.equal(busy.primary.kind, 'busy');
