@@ -13,6 +13,7 @@ import * as lab from './lab.ts';
 import * as trace from './trace.ts';
 import * as doctor from './doctor.ts';
 import * as demo from './demo.ts';
+import * as explain from './explain.ts';
 
 const program = new Command();
 program
@@ -25,6 +26,6 @@ program
     process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   });
 
-for (const register of [decode.register, inspect.register, publish.register, subscribe.register, lab.register, trace.register, doctor.register, demo.register]) register(program);
+for (const register of [decode.register, inspect.register, publish.register, subscribe.register, lab.register, trace.register, doctor.register, demo.register, explain.register]) register(program);
 
 await program.parseAsync(process.argv);
