@@ -15,7 +15,7 @@ export function renderExplainSummary(r: ExplainRunResult, worst = 5): string {
     const rec = r.recorder;
     out.push(`recorder: ${groupDigits(rec.events)} events (${groupDigits(rec.eventsPerS)}/s), bpftrace lost ${groupDigits(rec.lostEvents)}, ${rec.kernelEvents === null ? 'kernel count unknown' : `${groupDigits(rec.lostLines)} emitted but not received`}${rec.ringOverflowed ? `, ${groupDigits(rec.ringOverflowed)} pushed out of a full ring` : ''}`);
   }
-  out.push(`points: ${r.trace.points.map((p) => `${p.name} ${groupDigits(p.frames)} frames`).join(', ')}`);
+  out.push(`points: ${r.trace.points.map((p) => `${p.name} ${groupDigits(p.frames)} frames`).join(', ')}; ${groupDigits(r.unpaired)} without their other point${r.mismatched ? `, ${groupDigits(r.mismatched)} out of order` : ''}`);
   if (r.trace.lostEvents > 0 || r.trace.lostLines > 0) out.push(`points: bpftrace lost ${groupDigits(r.trace.lostEvents)} events, ${groupDigits(r.trace.lostLines)} frames matched but not received`);
   if (r.causes.length > 0) {
     out.push('', 'causes by total delay:');
@@ -38,7 +38,7 @@ function plainExplanation(x: Explanation): unknown {
 /** The result as JSON-ready data (without the Chrome traces, which go to their own files). */
 export function explainJson(r: ExplainRunResult): unknown {
   return {
-    segment: r.segment, thresholdNs: r.thresholdNs, samples: r.samples, late: r.late, p50Ns: r.p50Ns, p99Ns: r.p99Ns, maxNs: r.maxNs,
+    segment: r.segment, thresholdNs: r.thresholdNs, samples: r.samples, late: r.late, unpaired: r.unpaired, mismatched: r.mismatched, p50Ns: r.p50Ns, p99Ns: r.p99Ns, maxNs: r.maxNs,
     causes: r.causes, recorder: r.recorder, warnings: r.warnings,
     points: { lostEvents: r.trace.lostEvents, lostLines: r.trace.lostLines, frames: r.trace.points.map((p) => ({ point: p.name, frames: p.frames, kernelFrames: p.kernelFrames })) },
     worst: r.worst.map((w) => plainExplanation(w.explanation)),

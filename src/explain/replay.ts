@@ -26,7 +26,7 @@ export interface Buckets {
   migrations: Array<{ tMonoNs: bigint; fromCpu: number; toCpu: number }>;
   /** Running, nothing else on the CPU: the work itself. */
   runningNs: number;
-  /** The part of runningNs after having waited for the CPU: catching up with what queued meanwhile. */
+  /** Running after having waited for the CPU, softirqs in its context included (also in runningNs): catching up with what queued meanwhile. */
   catchUpNs: number;
   /** Asleep, or in a state the events do not tell. */
   sleepingNs: number;
@@ -119,16 +119,17 @@ export function bucketize(events: readonly RecorderEvent[], pid: number, t1: big
       const dt = Number(hi - lo);
       if ((state === 'running' || state === 'runnable') && wCpu !== null) {
         const c = cpuState(wCpu);
-        if (c.irq) {
+        if (state === 'running' && waited) {
+          // after a wait, whatever runs in its context (its own softirqs too) is catching up
+          b.runningNs += dt;
+          b.catchUpNs += dt;
+        } else if (c.irq) {
           const k = b.irq.get(c.irq.irq) ?? { name: c.irq.name, cpu: wCpu, ns: 0 };
           k.ns += dt; b.irq.set(c.irq.irq, k);
         } else if (c.softirq !== null) {
           const k = b.softirq.get(c.softirq) ?? { cpu: wCpu, ns: 0 };
           k.ns += dt; b.softirq.set(c.softirq, k);
-        } else if (state === 'running') {
-          b.runningNs += dt;
-          if (waited) b.catchUpNs += dt;
-        }
+        } else if (state === 'running') b.runningNs += dt;
         else if (c.task && c.task.pid !== 0 && c.task.pid !== pid) {
           waited = true;
           const k = b.preemptedBy.get(c.task.pid) ?? { task: c.task, cpu: wCpu, ns: 0 };

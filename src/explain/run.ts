@@ -43,6 +43,10 @@ export interface ExplainRunResult {
   samples: number;
   /** Of which above the threshold. */
   late: number;
+  /** Points whose other point never came (lost or dropped frames). */
+  unpaired: number;
+  /** Pairs with the second point before the first (wrap counts shifted by lost points): left out. */
+  mismatched: number;
   p50Ns: number | null;
   p99Ns: number | null;
   maxNs: number | null;
@@ -92,6 +96,7 @@ async function drain(recorder: Recorder, pending: readonly LateSample[], maxS: n
   }
 }
 
+const MAX_PAIR_NS = 2_000_000_000n;
 const LOOKBACK_NS = 10_000_000n, LOOKAHEAD_NS = 2_000_000n, SETTLE_NS = 30_000_000n;
 
 export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult> {
@@ -106,7 +111,7 @@ export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult
   const pending: LateSample[] = [];
   const explanations: Explanation[] = [];
   const worst: WorstSample[] = [];
-  let late = 0;
+  let late = 0, unpaired = 0, mismatched = 0;
 
   let recorder: Recorder | null = null;
   const normalNs = () => {
@@ -139,12 +144,23 @@ export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult
   };
   const onPoint = (e: PointEvent) => {
     const key = `${e.streamIndex}/${e.iter}/${e.smpCnt}`;
-    if (e.point === seg.from) { firsts.set(key, e); return; }
+    if (e.point === seg.from) {
+      firsts.set(key, e);
+      // a first point whose second never came (lost, dropped) is forgotten after MAX_PAIR_NS
+      for (const [k, old] of firsts) {
+        if (old.tMonoNs >= e.tMonoNs - MAX_PAIR_NS) break;
+        firsts.delete(k);
+        unpaired++;
+      }
+      return;
+    }
     if (e.point !== seg.to) return;
     const a = firsts.get(key);
-    if (!a) return;
+    if (!a) { unpaired++; return; }
     firsts.delete(key);
     const latencyNs = Number(e.tMonoNs - a.tMonoNs);
+    // lost points can shift a stream's wrap count: a pair out of order is not one sample
+    if (latencyNs < 0) { mismatched++; return; }
     latencies.push(latencyNs);
     if (latencyNs > o.thresholdNs) {
       late++;
@@ -175,8 +191,7 @@ export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult
     log(`tracing ${trace.points.map((p) => p.name).join(', ')}${recorder ? ` with the flight recorder (bpftrace pid ${recorder.pid})` : ' without the recorder'}`);
     timer = setInterval(() => {
       explainReady(false);
-      const horizon = Date.now();
-      if (firsts.size > 200_000) { firsts.clear(); warn(`over 200 000 ${seg.from} points without ${seg.to}: forgotten (at ${horizon})`); }
+      if (firsts.size > 500_000) { unpaired += firsts.size; firsts.clear(); }
     }, 250);
     await o.onReady?.();
     await new Promise<void>((resolve) => {
@@ -191,9 +206,10 @@ export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult
     recStats = recorder ? await recorder.stop() : null;
     explainReady(true);
   }
+  if (mismatched > 0) warn(`${mismatched} ${seg.to} point(s) came before their ${seg.from}: points were lost, those pairs are left out`);
   const sorted = [...latencies].sort((a, b) => a - b);
   return {
-    segment: seg.name, thresholdNs: o.thresholdNs, samples: latencies.length, late,
+    segment: seg.name, thresholdNs: o.thresholdNs, samples: latencies.length, late, unpaired, mismatched,
     p50Ns: percentile(sorted, 0.5), p99Ns: percentile(sorted, 0.99), maxNs: sorted[sorted.length - 1] ?? null,
     explanations, causes: aggregateCauses(explanations), worst, recorder: recStats, trace: summary!, warnings,
   };
