@@ -2,7 +2,7 @@
  * Printing an explain run: the cause table and the worst samples as text,
  * and the same data as JSON (bigints as decimal strings). Pure.
  */
-import { groupDigits, renderTable } from '../util/text.ts';
+import { groupDigits, printable, renderTable } from '../util/text.ts';
 import { topByCount, type Explanation } from './explain.ts';
 import type { ExplainRunResult } from './run.ts';
 
@@ -25,7 +25,7 @@ export function renderExplainSummary(r: ExplainRunResult, worst = 5): string {
   }
   if (r.worst.length > 0) {
     out.push('', `worst ${Math.min(worst, r.worst.length)}:`);
-    for (const w of r.worst.slice(0, worst)) out.push(`  ${w.explanation.svId} smpCnt ${w.explanation.smpCnt}: ${w.explanation.text}`);
+    for (const w of r.worst.slice(0, worst)) out.push(`  ${printable(w.explanation.svId)} smpCnt ${w.explanation.smpCnt}: ${w.explanation.text}`);
   }
   return out.join('\n') + '\n';
 }

@@ -106,6 +106,7 @@ export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult
   const warn = (m: string) => { if (warnings.length < 200) warnings.push(m); log(`warning: ${m}`); };
   const keepWorst = o.worst ?? 5;
   const policies = new Map<number, SchedPolicy>();
+  const policyTried = new Set<number>();
   const latencies: number[] = [];
   const firsts = new Map<string, PointEvent>();
   const pending: LateSample[] = [];
@@ -181,7 +182,12 @@ export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult
       ...(o.cpus ? { cpus: o.cpus } : {}), windowS: o.windowS ?? 2, onWarning: warn,
       onEvent: (e) => {
         o.onRecorderEvent?.(e);
-        if (e.kind === 'switch' && e.nextPrio < 100 && !policies.has(e.nextPid)) { const p = readPolicy(e.nextPid); if (p) policies.set(e.nextPid, p); }
+        // real-time tasks: their policy, read once while they still exist
+        if (e.kind === 'switch' && e.nextPrio < 100 && !policyTried.has(e.nextPid)) {
+          policyTried.add(e.nextPid);
+          const p = readPolicy(e.nextPid);
+          if (p) policies.set(e.nextPid, p);
+        }
       },
     });
     if (recorder && pending.length > 0) {

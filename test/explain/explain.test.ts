@@ -43,6 +43,10 @@ test('preemption: the waiter, the task that ran instead, its policy, the delay i
   assert.equal(x.waiter?.pid, 854);
   assert.equal(x.primary.delayNs, (2900 - 1150) * 1000);
   assert.equal(x.text, 'Thyp 1 810 µs (normal 40 µs): ovs-vswitchd (pid 854) waited 1 750 µs on CPU 1, CPU 1 ran svtrace hog (pid 4242), SCHED_FIFO 90, for 1 750 µs');
+  // running on after the wait, beyond the normal latency, is the catch-up the hog caused
+  const after = explainSample(sample(1120, 3090), preempt.slice(0, 5).concat(ev([`S ${t(3100)} 1 854 120 1 0 120 swapper/1`])));
+  assert.deepEqual([after.primary.directNs, after.primary.catchUpNs, after.primary.delayNs, after.excessNs], [1_750_000, 150_000, 1_900_000, 1_930_000]);
+  assert.match(after.text, /for 1 750 µs, then caught up for 150 µs more$/);
   // without a policy table the kernel prio still says real-time
   assert.equal(explainSample(sample(1120, 2930), preempt).primary.task?.policy, 'RT 90');
 });
