@@ -151,6 +151,9 @@ export function explainSample(s: LateSample, eventsIn: readonly RecorderEvent[],
   let waiter: Explanation['waiter'] = at.taskAt ? { ...at.taskAt, cpu: s.to.cpu } : null;
   if (o.waiterPid !== undefined) waiter = { pid: o.waiterPid, comm: comms.get(o.waiterPid) ?? waiter?.comm ?? '?', prio: waiter?.prio ?? 120, cpu: s.to.cpu };
   if (!waiter) return unknown(s, excessNs, `no context switch on CPU ${s.to.cpu} in the window tells which task sent ${s.to.point}`);
+  if (o.waiterPid === undefined && at.inSoftirq && waiter.pid !== 0 && !waiter.comm.startsWith('ksoftirqd/')) {
+    return unknown(s, excessNs, `${s.to.point} fired in a softirq on CPU ${s.to.cpu} on top of ${taskLabel(waiter)}: no thread carried the frame to wait on`, waiter);
+  }
   if (waiter.pid === 0) return unknown(s, excessNs, `${s.to.point} fired while CPU ${s.to.cpu} was idle (interrupt context): no thread carried the frame to wait on`, waiter);
   const b = bucketize(events, waiter.pid, t1, t2);
   const causes = causesOf(b, waiter, o.policies);

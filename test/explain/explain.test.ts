@@ -104,6 +104,13 @@ test('excess the events do not explain is unknown, with what they do say', () =>
   const x = explainSample(sample(10, 1800), preempt.slice(0, 2).concat(ev([`S ${t(1900)} 1 0 120 0 854 120 ovs-vswitchd`])));
   assert.equal(x.primary.kind, 'unknown');
   assert.match(x.reason ?? '', /idle \(interrupt context\)/);
+  // a point in a softirq on top of some task (a Linux bridge forwarding in the sender's softirq) blames no thread
+  const inSoftirq = explainSample(sample(100, 450), preempt.concat(ev([`E ${t(440)} 1 3`, `X ${t(460)} 1 3`])));
+  assert.match(inSoftirq.reason ?? '', /fired in a softirq on CPU 1 on top of ovs-vswitchd \(pid 854\)/);
+  // ksoftirqd is a thread like any other
+  const ksoft = explainSample(sample(10, 30), ev([`S ${t(0)} 1 0 120 0 22 120 ksoftirqd/1`, `E ${t(20)} 1 3`, `X ${t(40)} 1 3`, `S ${t(50)} 1 22 120 1 0 120 swapper/1`]));
+  assert.equal(ksoft.waiter?.comm, 'ksoftirqd/1');
+  assert.notEqual(ksoft.reason?.includes('softirq on CPU'), true);
   const asleep = explainSample(sample(10, 1800), preempt.slice(0, 2).concat(ev([`S ${t(1790)} 1 0 120 0 854 120 ovs-vswitchd`, `S ${t(1900)} 1 854 120 1 0 120 swapper/1`])));
   assert.equal(asleep.primary.kind, 'unknown');
   assert.match(asleep.reason ?? '', /asleep 1 290 µs/);
