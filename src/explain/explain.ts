@@ -35,6 +35,8 @@ export interface Cause {
   directNs: number;
   /** For the primary waiting cause: the waiter's catch-up after it, beyond the normal latency, ns. */
   catchUpNs?: number;
+  /** Preemption by a task of lower priority than the waiter: the kernel could not preempt it (PREEMPT_NONE, or a non-preemptible section). */
+  lowerPriority?: boolean;
   cpu: number | null;
   /** The task that ran instead (preemption). */
   task?: TaskRef & { policy: string };
@@ -107,7 +109,8 @@ function causesOf(b: Buckets, waiter: TaskRef, policies?: ReadonlyMap<number, Sc
   const out: Cause[] = [];
   if (b.runningNs - b.catchUpNs > 0 && waiter.pid !== 0) out.push({ kind: 'busy', delayNs: b.runningNs - b.catchUpNs, directNs: b.runningNs - b.catchUpNs, cpu: null, task: { ...waiter, policy: policyOf(waiter.pid, waiter.prio, policies) }, key: `busy ${printable(waiter.comm)}[${waiter.pid}]` });
   for (const [pid, p] of b.preemptedBy) {
-    out.push({ kind: 'preemption', delayNs: p.ns, directNs: p.ns, cpu: p.cpu, task: { ...p.task, policy: policyOf(pid, p.task.prio, policies) }, key: `preemption ${printable(p.task.comm)}[${pid}]` });
+    out.push({ kind: 'preemption', delayNs: p.ns, directNs: p.ns, cpu: p.cpu, task: { ...p.task, policy: policyOf(pid, p.task.prio, policies) }, key: `preemption ${printable(p.task.comm)}[${pid}]`,
+      ...(p.task.prio > waiter.prio ? { lowerPriority: true } : {}) });
   }
   for (const [vec, v] of b.softirq) out.push({ kind: 'softirq', delayNs: v.ns, directNs: v.ns, cpu: v.cpu, source: softirqName(vec), key: `softirq ${softirqName(vec)}` });
   for (const [irq, v] of b.irq) out.push({ kind: 'irq', delayNs: v.ns, directNs: v.ns, cpu: v.cpu, source: `${irq}:${printable(v.name)}`, key: `irq ${irq}:${printable(v.name)}` });
@@ -123,7 +126,7 @@ const catchUp = (c: Cause) => (c.catchUpNs ? `, then caught up for ${us(c.catchU
 
 function describe(c: Cause): string {
   switch (c.kind) {
-    case 'preemption': return `CPU ${c.cpu} ran ${c.task ? `${taskLabel(c.task)}, ${c.task.policy},` : 'another task'} for ${us(c.directNs)}${catchUp(c)}`;
+    case 'preemption': return `CPU ${c.cpu} ran ${c.task ? `${taskLabel(c.task)}, ${c.task.policy},` : 'another task'} for ${us(c.directNs)}${c.lowerPriority ? ' (of lower priority: the kernel could not preempt it)' : ''}${catchUp(c)}`;
     case 'softirq': return `softirq ${c.source} on CPU ${c.cpu} took ${us(c.delayNs)}`;
     case 'irq': return `IRQ ${c.source} on CPU ${c.cpu} took ${us(c.delayNs)}`;
     case 'wakeup-latency': return `it was woken but not run for ${us(c.directNs)} on an idle CPU${catchUp(c)}`;

@@ -47,6 +47,11 @@ test('preemption: the waiter, the task that ran instead, its policy, the delay i
   const after = explainSample(sample(1120, 3090), preempt.slice(0, 5).concat(ev([`S ${t(3100)} 1 854 120 1 0 120 swapper/1`])));
   assert.deepEqual([after.primary.directNs, after.primary.catchUpNs, after.primary.delayNs, after.excessNs], [1_750_000, 150_000, 1_900_000, 1_930_000]);
   assert.match(after.text, /for 1 750 µs, then caught up for 150 µs more$/);
+  // a normal task holding the CPU while a real-time waiter waits: said so
+  const rtWaiter = ev([`S ${t(0)} 1 0 120 0 854 49 ovs-vswitchd`, `S ${t(100)} 1 854 49 0 77 120 node`, `S ${t(900)} 1 77 120 0 854 49 ovs-vswitchd`, `S ${t(950)} 1 854 49 1 0 120 swapper/1`]);
+  const np = explainSample(sample(50, 920), rtWaiter);
+  assert.equal(np.primary.lowerPriority, true);
+  assert.match(np.text, /ran node \(pid 77\), nice 0, for 800 µs \(of lower priority: the kernel could not preempt it\)/);
   // without a policy table the kernel prio still says real-time
   assert.equal(explainSample(sample(1120, 2930), preempt).primary.task?.policy, 'RT 90');
 });
@@ -92,6 +97,8 @@ test('softirq and irq time on the waiter CPU, wakeup latency on an idle CPU, mig
     `S ${t(950)} 1 854 120 1 0 120 swapper/1`,
   ]);
   const s3 = explainSample(sample(100, 900), moved);
+  // stress (prio 120) ran while ovs-vswitchd (prio 120) waited: same priority, a plain preemption
+  assert.equal(s3.causes.find((c) => c.kind === 'preemption')?.lowerPriority, undefined);
   assert.equal(s3.causes.find((c) => c.kind === 'preemption')?.task?.comm, 'stress');
   assert.equal(s3.causes.find((c) => c.kind === 'preemption')?.delayNs, 200_000);
   const m = s3.causes.find((c) => c.kind === 'migration');
