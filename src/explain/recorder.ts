@@ -67,8 +67,12 @@ export interface RecorderStats {
   lostEvents: number;
   /** Events the kernel emitted (from @events at exit), null when END did not run. */
   kernelEvents: number | null;
-  /** Kernel count minus lines received (0 when unknown). */
+  /** Kernel count minus lines received (0 when unknown): lostInRun plus what was still in flight at stop. */
   lostLines: number;
+  /** Lines lost while running, exact up to each CPU's last checkpoint (every 4096 events). */
+  lostInRun: number;
+  /** Lines the kernel emitted that were still unread when bpftrace stopped (lostLines − lostInRun). */
+  notReceivedAtStop: number;
   /** Lines that were neither events nor known bpftrace output. */
   otherLines: string[];
   /** Events pushed out of a full ring before they aged out. */
@@ -104,15 +108,25 @@ export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> 
   let events = 0, lostEvents = 0, kernelEvents: number | null = null, ended = false;
   const otherLines: string[] = [];
   const kernelPerCpu = new Map<number, number>();
+  const receivedPerCpu = new Map<number, number>();
+  const lostAtCheckpoint = new Map<number, number>();
   const onLine = (line: string) => {
     const e = parseRecorderLine(line);
     if (e) {
       events++;
+      receivedPerCpu.set(e.cpu, (receivedPerCpu.get(e.cpu) ?? 0) + 1);
       pushEvent(ring, e);
       o.onEvent?.(e);
       return;
     }
     if (line === 'SVTRACE_RECORDER_END') { ended = true; return; }
+    const q = /^Q (\d+) (\d+)$/.exec(line);
+    if (q) {
+      const cpu = Number(q[1]), lost = Number(q[2]) - (receivedPerCpu.get(cpu) ?? 0);
+      if (lost > (lostAtCheckpoint.get(cpu) ?? 0)) o.onWarning?.(`recorder: ${lost - (lostAtCheckpoint.get(cpu) ?? 0)} events of CPU ${cpu} never reached svtrace`);
+      lostAtCheckpoint.set(cpu, Math.max(lost, lostAtCheckpoint.get(cpu) ?? 0));
+      return;
+    }
     const lost = parseLost(line);
     if (lost !== null) {
       lostEvents += lost;
@@ -120,7 +134,7 @@ export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> 
       return;
     }
     const m = parseMapLine(line);
-    if (m && m.map === 'events') { kernelPerCpu.set(m.key, m.value); return; }
+    if (m && m.map === 'seq') { kernelPerCpu.set(m.key, m.value); return; }
     if (/^Attaching \d+ probes/.test(line) || line.trim() === '' || /^\s/.test(line) || /^~+$/.test(line.trim())) return;
     if (otherLines.length < 100) otherLines.push(line);
     o.onWarning?.(`recorder: bpftrace: ${line}`);
@@ -141,9 +155,11 @@ export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> 
     if (final) return final;
     const durationMs = Date.now() - startedAt;
     if (ended) kernelEvents = [...kernelPerCpu.values()].reduce((a, b) => a + b, 0);
+    const lostLines = kernelEvents === null ? 0 : Math.max(0, kernelEvents - events);
+    const lostInRun = [...lostAtCheckpoint.values()].reduce((a, b) => a + b, 0);
     return {
       durationMs, events, eventsPerS: durationMs > 0 ? events / (durationMs / 1000) : 0, lostEvents, kernelEvents,
-      lostLines: kernelEvents === null ? 0 : Math.max(0, kernelEvents - events), otherLines, ringOverflowed: ring.overflowed,
+      lostLines, lostInRun, notReceivedAtStop: Math.max(0, lostLines - lostInRun), otherLines, ringOverflowed: ring.overflowed,
     };
   };
   let stopping: Promise<RecorderStats> | null = null;
@@ -152,7 +168,7 @@ export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> 
       await run.stop(5000);
       final = stats();
       if (final.kernelEvents === null) o.onWarning?.('recorder: bpftrace ended without its END output: the kernel count of events is missing');
-      else if (final.lostLines > 0) o.onWarning?.(`recorder: ${final.lostLines} events emitted in the kernel never reached svtrace`);
+      else if (final.lostLines > 0) o.onWarning?.(`recorder: ${final.lostLines} events emitted in the kernel never reached svtrace (${final.lostInRun} while running, ${final.notReceivedAtStop} still in flight at stop)`);
       return final;
     })();
     return stopping;

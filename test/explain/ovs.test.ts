@@ -91,7 +91,7 @@ test('a SCHED_FIFO hog on the CPU of ovs-vswitchd is named as the cause of the s
     assert.ok(alone.samples > 1000, `samples flowed (${alone.samples})`);
     // 1b. the recorder beside it, no hog: the observer effect
     const observed = await publishDuring(lab, 6, (start) => runExplain({ trace, thresholdNs: 1e12, durationS: 4, cpus: [OVS_CPU], onReady: start }));
-    t.diagnostic(`with the recorder (no hog): ${observed.samples} samples, Thyp p50 ${((observed.p50Ns ?? 0) / 1000).toFixed(0)} µs, p99 ${((observed.p99Ns ?? 0) / 1000).toFixed(0)} µs; recorder ${observed.recorder?.eventsPerS.toFixed(0)} events/s, lost ${observed.recorder?.lostEvents}, not received ${observed.recorder?.lostLines}`);
+    t.diagnostic(`with the recorder (no hog): ${observed.samples} samples, Thyp p50 ${((observed.p50Ns ?? 0) / 1000).toFixed(0)} µs, p99 ${((observed.p99Ns ?? 0) / 1000).toFixed(0)} µs; recorder ${observed.recorder?.eventsPerS.toFixed(0)} events/s, bpftrace lost ${observed.recorder?.lostEvents}, ${observed.recorder?.lostInRun} lost while running, ${observed.recorder?.notReceivedAtStop} in flight at stop`);
 
     // 2. recorder + hog
     hog = startHog(OVS_CPU, 2, 500, 90);
@@ -113,7 +113,7 @@ test('a SCHED_FIFO hog on the CPU of ovs-vswitchd is named as the cause of the s
     hog = null;
     const rec = r.recorder!;
     t.diagnostic(`with the recorder and the hog: ${r.samples} samples, Thyp p50 ${((r.p50Ns ?? 0) / 1000).toFixed(0)} µs; threshold ${(thresholdNs / 1000).toFixed(0)} µs; ${r.late} late, ${r.explanations.length} explained`);
-    t.diagnostic(`recorder: ${rec.events} events, ${rec.eventsPerS.toFixed(0)}/s on CPU ${OVS_CPU}; bpftrace lost ${rec.lostEvents}; ${rec.lostLines} emitted but not received (of ${rec.kernelEvents}); points lost ${r.trace.lostEvents}, not received ${r.trace.lostLines}`);
+    t.diagnostic(`recorder: ${rec.events} events, ${rec.eventsPerS.toFixed(0)}/s on CPU ${OVS_CPU}; bpftrace lost ${rec.lostEvents}; ${rec.lostInRun} lost while running, ${rec.notReceivedAtStop} in flight at stop (of ${rec.kernelEvents}); points lost ${r.trace.lostEvents}, not received ${r.trace.lostLines}`);
     t.diagnostic(`causes: ${r.causes.slice(0, 6).map((c) => `${c.key} ×${c.count} ${(c.totalDelayNs / 1000).toFixed(0)} µs`).join('; ')}`);
     assert.equal(typeof rec.lostEvents, 'number');
     assert.ok(rec.kernelEvents !== null, 'the recorder reached END: its kernel count is known');

@@ -38,8 +38,9 @@ test('recording for real: switches of a busy process appear, counted against the
     await new Promise((r) => setTimeout(r, 300));
   } finally {
     const s = await rec.stop();
-    t.diagnostic(`recorder on CPU 0: ${s.events} events, ${s.eventsPerS.toFixed(0)}/s, bpftrace lost ${s.lostEvents}, not received ${s.lostLines} of ${s.kernelEvents}`);
+    t.diagnostic(`recorder on CPU 0: ${s.events} events, ${s.eventsPerS.toFixed(0)}/s, bpftrace lost ${s.lostEvents}, ${s.lostInRun} lost while running, ${s.notReceivedAtStop} in flight at stop, of ${s.kernelEvents}`);
     assert.ok(s.kernelEvents !== null && s.kernelEvents >= s.events);
+    assert.equal(s.lostInRun + s.notReceivedAtStop, s.lostLines);
     assert.equal(s.otherLines.length, 0, s.otherLines.join('\n'));
   }
   const q = rec.ring.cpus.get(0);

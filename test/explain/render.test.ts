@@ -15,7 +15,7 @@ const x = explainSample({ svId: 'MU\x1b01', smpCnt: 5, iter: 0, segment: 'Thyp',
 const result: ExplainRunResult = {
   segment: 'Thyp', thresholdNs: 100_000, samples: 12_345, late: 1, unpaired: 2, mismatched: 0, p50Ns: 40_000, p99Ns: 90_000, maxNs: 898_500,
   explanations: [x], causes: aggregateCauses([x]), worst: [{ explanation: x, chrome: { traceEvents: [], displayTimeUnit: 'ns', otherData: { clock: '', windowStartMonoNs: '0', windowEndMonoNs: '0' } } }],
-  recorder: { durationMs: 1000, events: 25_000, eventsPerS: 25_000, lostEvents: 0, kernelEvents: 25_010, lostLines: 10, otherLines: [], ringOverflowed: 0 },
+  recorder: { durationMs: 1000, events: 25_000, eventsPerS: 25_000, lostEvents: 0, kernelEvents: 25_010, lostLines: 10, lostInRun: 0, notReceivedAtStop: 10, otherLines: [], ringOverflowed: 0 },
   trace: { points: [{ id: 1, name: 'T1', probes: [], frames: 12_346, events: 12_346, kernelFrames: 12_346, unknown: 0, short: 0 }], lostEvents: 0, lostLines: 0 } as unknown as TraceSummary,
   warnings: [],
 };
@@ -23,7 +23,7 @@ const result: ExplainRunResult = {
 test('summary: figures, the cause table, the worst samples; nothing from the wire reaches the terminal raw', () => {
   const text = renderExplainSummary(result);
   assert.match(text, /^Thyp: 12 345 samples, p50 40 µs, p99 90 µs, max 899 µs; 1 over 100 µs, 1 explained$/m);
-  assert.match(text, /recorder: 25 000 events \(25 000\/s\), bpftrace lost 0, 10 emitted but not received/);
+  assert.match(text, /recorder: 25 000 events \(25 000\/s\), bpftrace lost 0, 0 lost while running, 10 still in flight at stop/);
   assert.match(text, /preemption svtrace-hog\[42\]\s+1\s+898/);
   assert.match(text, /MU\\x1b01 smpCnt 5: Thyp 899 µs/);
   assert.ok(!text.includes('\u001b'), 'no raw escape');
