@@ -81,6 +81,8 @@ export interface ExplainOptions {
   coverage?: { fromMonoNs: bigint; toMonoNs: bigint } | null;
   /** Force the waiting thread (e.g. the ovs-vswitchd main thread). */
   waiterPid?: number;
+  /** Spans where the recorder lost events: a sample overlapping one is 'unknown'. */
+  gaps?: ReadonlyArray<{ cpu: number; fromMonoNs: bigint; toMonoNs: bigint }>;
 }
 
 const us = (ns: number) => `${groupDigits(ns / 1000)} µs`;
@@ -146,6 +148,8 @@ export function explainSample(s: LateSample, eventsIn: readonly RecorderEvent[],
   if (t2 < t1) return unknown(s, excessNs, `${s.to.point} is before ${s.from.point}`);
   if (o.coverage === null) return unknown(s, excessNs, 'the recorder holds no events');
   if (o.coverage && (o.coverage.fromMonoNs > t1 || o.coverage.toMonoNs < t2)) return unknown(s, excessNs, 'the sample is outside the recorder window');
+  const gap = o.gaps?.find((g) => g.fromMonoNs <= t2 && g.toMonoNs >= t1 && (g.cpu === s.to.cpu || g.cpu === s.from.cpu));
+  if (gap) return unknown(s, excessNs, `the recorder lost events of CPU ${gap.cpu} around this sample`);
   const events = sortEvents(eventsIn);
   const first = events[0], last = events[events.length - 1];
   if (!first || !last || first.tMonoNs > t1 || last.tMonoNs < t2) return unknown(s, excessNs, 'the events given do not cover the sample');

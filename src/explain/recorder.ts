@@ -89,8 +89,13 @@ export interface RecorderOptions extends RecorderSpec {
   onWarning?: (message: string) => void;
 }
 
+/** A span of one CPU's events in which the recorder lost some: explanations there cannot be trusted. */
+export interface RecorderGap { cpu: number; fromMonoNs: bigint; toMonoNs: bigint; lost: number }
+
 export interface Recorder {
   ring: EventRing;
+  /** Where events were lost while running (between two checkpoints of a CPU). */
+  gaps: RecorderGap[];
   program: string;
   pid: number | undefined;
   /** Live counters (the kernel count arrives only at stop). */
@@ -110,11 +115,15 @@ export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> 
   const kernelPerCpu = new Map<number, number>();
   const receivedPerCpu = new Map<number, number>();
   const lostAtCheckpoint = new Map<number, number>();
+  const lastEventT = new Map<number, bigint>();
+  const checkpointT = new Map<number, bigint>();
+  const gaps: RecorderGap[] = [];
   const onLine = (line: string) => {
     const e = parseRecorderLine(line);
     if (e) {
       events++;
       receivedPerCpu.set(e.cpu, (receivedPerCpu.get(e.cpu) ?? 0) + 1);
+      lastEventT.set(e.cpu, e.tMonoNs);
       pushEvent(ring, e);
       o.onEvent?.(e);
       return;
@@ -123,8 +132,14 @@ export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> 
     const q = /^Q (\d+) (\d+)$/.exec(line);
     if (q) {
       const cpu = Number(q[1]), lost = Number(q[2]) - (receivedPerCpu.get(cpu) ?? 0);
-      if (lost > (lostAtCheckpoint.get(cpu) ?? 0)) o.onWarning?.(`recorder: ${lost - (lostAtCheckpoint.get(cpu) ?? 0)} events of CPU ${cpu} never reached svtrace`);
-      lostAtCheckpoint.set(cpu, Math.max(lost, lostAtCheckpoint.get(cpu) ?? 0));
+      const before = lostAtCheckpoint.get(cpu) ?? 0;
+      const now = lastEventT.get(cpu) ?? 0n;
+      if (lost > before) {
+        o.onWarning?.(`recorder: ${lost - before} events of CPU ${cpu} never reached svtrace`);
+        if (gaps.length < 100_000) gaps.push({ cpu, fromMonoNs: checkpointT.get(cpu) ?? 0n, toMonoNs: now, lost: lost - before });
+      }
+      lostAtCheckpoint.set(cpu, Math.max(lost, before));
+      checkpointT.set(cpu, now);
       return;
     }
     const lost = parseLost(line);
@@ -173,5 +188,5 @@ export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> 
     })();
     return stopping;
   };
-  return { ring, program, pid: run.pid, stats, stop };
+  return { ring, gaps, program, pid: run.pid, stats, stop };
 }

@@ -130,7 +130,7 @@ export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult
       s.normalNs = normal;
       const from = s.from.tMonoNs - LOOKBACK_NS, to = s.to.tMonoNs + LOOKAHEAD_NS;
       const events = ringSlice(recorder.ring, from, to);
-      const x = explainSample(s, events, { policies, coverage: cov });
+      const x = explainSample(s, events, { policies, coverage: cov, gaps: recorder.gaps });
       explanations.push(x);
       if (keepWorst > 0 && (worst.length < keepWorst || x.latencyNs > worst[worst.length - 1]!.explanation.latencyNs)) {
         const pad = BigInt(Math.max(500_000, Math.min(5_000_000, s.latencyNs)));

@@ -61,6 +61,9 @@ test('a sample outside the window or with no context is unknown, never a crash',
   assert.equal(explainSample(sample(1120, 2930), [], {}).reason, 'the events given do not cover the sample');
   assert.match(explainSample(sample(1120, 2930), preempt, { coverage: { fromMonoNs: BASE + 2000n * US, toMonoNs: BASE + 4000n * US } }).reason ?? '', /outside the recorder window/);
   assert.equal(explainSample(sample(1120, 2930), preempt, { coverage: null }).primary.kind, 'unknown');
+  const gaps = [{ cpu: 1, fromMonoNs: BASE + 2000n * US, toMonoNs: BASE + 2100n * US }];
+  assert.match(explainSample(sample(1120, 2930), preempt, { gaps }).reason ?? '', /lost events of CPU 1/);
+  assert.equal(explainSample(sample(1120, 2930), preempt, { gaps: [{ ...gaps[0]!, cpu: 5 }] }).primary.kind, 'preemption');
   assert.equal(explainSample(sample(2930, 1120), preempt).primary.kind, 'unknown');
   const noSwitchOnCpu = explainSample(sample(1120, 2930, 40, 7), preempt);
   assert.match(noSwitchOnCpu.reason ?? '', /no context switch on CPU 7/);
