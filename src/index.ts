@@ -18,3 +18,4 @@ export { nearestRank, selectKth, rank } from './util/percentile.ts';
 export * from './record/index.ts';
 export * from './net/index.ts';
 export * from './trace/index.ts';
+export * from './explain/index.ts';
