@@ -1,0 +1,245 @@
+/**
+ * The analysis result: one plain object with stable keys, the programmatic
+ * API of `svtrace report` (its `--json` and summary.json are this object).
+ * Latencies are integer ns as numbers; absolute times are ns since the epoch
+ * as decimal strings (they exceed 2^53) plus ISO-8601.
+ */
+
+/** A segment is the latency between two points of the same sample: to − from. */
+export interface SegmentDef {
+  name: string;
+  from: string;
+  to: string;
+}
+
+/** The segments of DESIGN.md, measured whenever both of their points exist. */
+export const DEFAULT_SEGMENTS: readonly SegmentDef[] = [
+  { name: 'Tnet', from: 'T0', to: 'T1' },
+  { name: 'Thyp', from: 'T1', to: 'T2' },
+  { name: 'Ttrans', from: 'T2', to: 'T3' },
+  { name: 'Tsub', from: 'T3', to: 'T4' },
+  { name: 'Tseapath', from: 'T1', to: 'T4' },
+  { name: 'Ttot', from: 'T0', to: 'T4' },
+];
+
+/** The percentiles every latency summary carries (nearest rank, exact). */
+export const PERCENTILES = [50, 90, 99, 99.9, 99.99] as const;
+export type PercentileKey = 'p50' | 'p90' | 'p99' | 'p99.9' | 'p99.99';
+export const percentileKey = (p: number): PercentileKey => `p${p}` as PercentileKey;
+
+/** Thresholds (µs) counted for every segment, besides the segment's own verdict limit. */
+export const DEFAULT_THRESHOLDS_US: readonly number[] = [50, 100, 200, 500, 1000, 10_000];
+
+/**
+ * How points of one sample are matched across records.
+ * - `time`: on (svID, smpCnt, second S), S derived from each point's own time
+ *   (clocks synchronised, smpCnt restarting every second). Works across tools
+ *   and machines.
+ * - `iter`: on (svID, smpCnt, iter) as written by the recorder. Valid only
+ *   within one recorder (one record directory), whose iter counts are shared.
+ */
+export type JoinMode = 'time' | 'iter';
+
+export interface VerdictConfig {
+  /** Limit in µs per segment name; a key `<segment>_p<digits>[_<digits>]` (e.g. `Ttot_p99_99`) limits that percentile instead of the max. */
+  limitsUs: Record<string, number>;
+  /** Most missing samples allowed over all streams. */
+  maxMissing: number;
+  /** Where plain segment keys apply: 'max' (default: every sample within the limit) or a percentile such as 'p99.99'. */
+  at?: 'max' | PercentileKey;
+}
+
+export interface AnalyzeProgress {
+  phase: 'discover' | 'join' | 'statistics' | 'percentiles';
+  done: number;
+  total: number;
+}
+
+export interface AnalyzeOptions {
+  join?: JoinMode;
+  /** Segments to measure besides DEFAULT_SEGMENTS (same name replaces a default). */
+  segments?: readonly SegmentDef[];
+  verdicts?: VerdictConfig;
+  /** Extra thresholds (µs) counted for every segment. */
+  thresholdsUs?: readonly number[];
+  /** DuckDB threads (default 2) and memory limit (default '600MB'). */
+  threads?: number;
+  memoryLimit?: string;
+  /** Directory for the scratch database (default: the OS temp dir); removed afterwards. */
+  tmpDir?: string;
+  /** Target samples per join window (default 250,000): bounds memory; small windows keep DuckDB's hash table in cache. */
+  windowSamples?: number;
+  /** How many worst samples to keep per segment (default 20). */
+  worstCount?: number;
+  onProgress?: (p: AnalyzeProgress) => void;
+}
+
+export interface AnalysisWarning {
+  code: string;
+  message: string;
+  hint: string;
+}
+
+export interface RecordSummary {
+  dir: string;
+  runId: string;
+  host: string;
+  role: string;
+  points: string[];
+  clock: string;
+  state: string;
+  rows: number;
+}
+
+export interface ThresholdCount {
+  thresholdUs: number;
+  count: number;
+  share: number;
+}
+
+export interface LatencyStats {
+  count: number;
+  minNs: number | null;
+  meanNs: number | null;
+  stddevNs: number | null;
+  percentilesNs: Record<PercentileKey, number | null>;
+  maxNs: number | null;
+  /** Samples whose `to` point is earlier than their `from` point. */
+  negative: number;
+  above: ThresholdCount[];
+  /** Longest run of consecutive samples (smpCnt after smpCnt) above the segment's limit; null without a limit. */
+  longestLateRun: LateRun | null;
+}
+
+export interface LateRun {
+  limitUs: number;
+  length: number;
+  /** Sample second and smpCnt of the first late sample of the run (absent when length is 0). */
+  startSecond?: number;
+  startSmpCnt?: number;
+  svId?: string;
+}
+
+export interface StreamSegmentStats extends LatencyStats {
+  svId: string;
+  histogram: HistogramBin[];
+  exceedance: ExceedancePoint[];
+}
+
+export interface HistogramBin {
+  /** Bin edges in ns; the first bin holds everything below 1 µs (incl. negatives), the last everything from 100 ms. */
+  loNs: number;
+  hiNs: number;
+  count: number;
+}
+
+export interface ExceedancePoint {
+  /** Share of samples with latency ≥ thresholdNs. */
+  thresholdNs: number;
+  share: number;
+  count: number;
+}
+
+export interface SecondMax {
+  /** Sample second S (seconds since the epoch; `iter` in iter mode). */
+  second: number;
+  maxNs: number;
+  count: number;
+}
+
+export interface WorstSample {
+  svId: string;
+  smpCnt: number;
+  second: number;
+  latencyNs: number;
+  /** Absolute time of each point of the sample (ns since the epoch, decimal), null where absent. */
+  pointsNs: Record<string, string | null>;
+  iso: string | null;
+}
+
+export interface SegmentResult {
+  segment: string;
+  from: string;
+  to: string;
+  /** Verdict limit that applies to this segment, if any. */
+  limitUs: number | null;
+  all: LatencyStats;
+  byStream: StreamSegmentStats[];
+  histogram: HistogramBin[];
+  exceedance: ExceedancePoint[];
+  perSecondMax: SecondMax[];
+  worst: WorstSample[];
+}
+
+export interface PacingStats {
+  /** Pairs of consecutive samples (smpCnt k−1, k) both present at the point. */
+  pairs: number;
+  periodNs: number;
+  meanGapNs: number | null;
+  stddevGapNs: number | null;
+  minGapNs: number | null;
+  maxGapNs: number | null;
+  /** max |gap − period| and its mean over pairs. */
+  maxAbsJitterNs: number | null;
+  meanAbsJitterNs: number | null;
+  /** Pairs (k−1, k) where sample k reached the point before sample k−1. */
+  reordered: number;
+}
+
+export interface PointOfStream {
+  point: string;
+  rows: number;
+  /** Samples seen at this point (after removing duplicates). */
+  seen: number;
+  duplicates: number;
+  /** Samples between the first and last seen at this point that it never saw. */
+  lost: number;
+  firstSecond: number | null;
+  lastSecond: number | null;
+  pacing: PacingStats;
+}
+
+export interface StreamResult {
+  svId: string;
+  appId: number | null;
+  rate: number;
+  rateFrom: 'manifest' | 'data';
+  /** Distinct samples seen at any point. */
+  samples: number;
+  /** Max over points of `lost`: a sample lost on the way is absent at every later point, so it counts once. */
+  missing: number;
+  points: PointOfStream[];
+}
+
+export interface VerdictResult {
+  name: string;
+  /** 'limit' on a segment statistic, or 'missing'. */
+  kind: 'limit' | 'missing';
+  segment: string | null;
+  /** 'max', a percentile key, or 'missing'. */
+  statistic: string;
+  limit: number;
+  unit: 'us' | 'samples';
+  /** The measured value in the limit's unit, null when not measured. */
+  measured: number | null;
+  status: 'pass' | 'fail' | 'not-measured';
+}
+
+export interface AnalysisResult {
+  format: 'svtrace-analysis';
+  formatVersion: 1;
+  join: JoinMode;
+  clock: string;
+  records: RecordSummary[];
+  points: string[];
+  /** The first and last sample second covered (seconds since the epoch, or iter). */
+  firstSecond: number | null;
+  lastSecond: number | null;
+  samples: number;
+  streams: StreamResult[];
+  segments: SegmentResult[];
+  verdicts: VerdictResult[];
+  passed: boolean;
+  warnings: AnalysisWarning[];
+  elapsedMs: number;
+}

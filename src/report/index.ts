@@ -1,0 +1,6 @@
+// Rendering of analyses: the report (HTML, SVG/PNG charts, Markdown, JSON), summaries, comparisons.
+export { writeReport, renderReportHtml, reportCharts, worstTable, type ReportFiles, type Chart } from './report.ts';
+export { renderSummaryText, renderSummaryMarkdown, segmentTable, verdictTable, streamTable, type Table } from './summary.ts';
+export { compareAnalyses, writeComparison, renderComparisonText, renderComparisonMarkdown, describeChange, type ComparisonResult, type ComparisonFigure, type ComparisonSegment } from './compare.ts';
+export { escapeHtml, wireHtml, wireMarkdown, jsonForScript } from './escape.ts';
+export { histogramSpec, exceedanceSpec, perSecondSpec, renderSvg, svgToPng } from './charts.ts';
