@@ -35,7 +35,7 @@ test('lab up with a bad prefix fails before creating anything', async () => {
   const runDir = join(parent, 'lab');
   try {
     const r = await svtrace(['lab', 'up', '--run-dir', runDir, '--prefix', 'x;reboot']);
-    assert.equal(r.code, 3);
+    assert.equal(r.code, 2, 'a bad name is a usage error');
     assert.match(r.stderr, /LAB_CONFIG_INVALID/);
     assert.match(r.stderr, /hint:/);
     assert.equal(r.stdout, '');
