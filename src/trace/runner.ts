@@ -190,7 +190,7 @@ export async function startTrace(input: TraceConfig | unknown, handlers: TraceHa
   })();
   let stopped: Promise<TraceSummary> | null = null;
   const stop = () => {
-    stopped ??= run.stop(options.stopTimeoutMs ?? 10_000).then(() => done);
+    stopped ??= run.stop(options.stopTimeoutMs ?? 20_000).then(() => done);
     return stopped;
   };
   return { program, points, layouts, streams, bpftracePid: run.pid, done, stop };
