@@ -36,7 +36,7 @@ export interface TraceOptions {
   stopOnSignals?: boolean;
   /** Re-measure the clock offset this often (default 10 s; 0 = never). */
   clockIntervalMs?: number;
-  /** How long to wait for bpftrace to exit after SIGINT before killing it (default 10 s: a loaded machine can take seconds). */
+  /** How long to wait for bpftrace to exit after SIGINT before killing it (default 20 s: a loaded machine can take seconds). */
   stopTimeoutMs?: number;
   bpftrace?: string;
   /** Called once the learn program is attached (to start traffic in tests). */
