@@ -6,8 +6,9 @@
  */
 import { benchCodec } from './codec.ts';
 import { benchWire } from './wire.ts';
+import { benchReport } from './report.ts';
 
-const suites: Record<string, (args: string[]) => Promise<void>> = { codec: benchCodec, wire: benchWire };
+const suites: Record<string, (args: string[]) => Promise<void>> = { codec: benchCodec, wire: benchWire, report: benchReport };
 const args = process.argv.slice(2);
 const chosen = args.filter((a) => a in suites);
 for (const name of chosen.length ? chosen : Object.keys(suites)) {

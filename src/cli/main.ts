@@ -14,6 +14,8 @@ import * as trace from './trace.ts';
 import * as doctor from './doctor.ts';
 import * as demo from './demo.ts';
 import * as explain from './explain.ts';
+import * as report from './report.ts';
+import * as compare from './compare.ts';
 
 const program = new Command();
 program
@@ -26,6 +28,6 @@ program
     process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   });
 
-for (const register of [decode.register, inspect.register, publish.register, subscribe.register, lab.register, trace.register, doctor.register, demo.register, explain.register]) register(program);
+for (const register of [decode.register, inspect.register, publish.register, subscribe.register, lab.register, trace.register, doctor.register, demo.register, explain.register, report.register, compare.register]) register(program);
 
 await program.parseAsync(process.argv);
