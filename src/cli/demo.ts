@@ -5,6 +5,10 @@ import { SvtraceError } from '../errors.ts';
 import { action } from './run.ts';
 import { interruptSignal } from './progress.ts';
 import { groupDigits } from '../util/text.ts';
+import { analyzeRecords } from '../analyze/index.ts';
+import { renderSummaryText, writeReport } from '../report/index.ts';
+import { loadConfig } from '../config/load.ts';
+import { join } from 'node:path';
 
 export function register(program: Command): void {
   program
@@ -24,8 +28,15 @@ export function register(program: Command): void {
       const stop = interruptSignal();
       try {
         const r = await runDemo({ outDir: f.out, durationS, streams, switch: f.switch as 'ovs' | 'bridge' | 'auto', impair: f.impair === true, signal: stop.signal, log: (l) => process.stderr.write(`svtrace demo: ${l}\n`) });
-        process.stdout.write(`published ${groupDigits(r.publish.framesSent)} frames; received ${groupDigits(r.subscribe.samples)} samples; missing ${groupDigits(r.subscribe.streams.reduce((m, s) => m + s.missing, 0))}\n`);
-        process.stdout.write(`records: ${r.records.join(', ')}\n`);
+        process.stderr.write(`svtrace demo: published ${groupDigits(r.publish.framesSent)} frames; the subscriber received ${groupDigits(r.subscribe.samples)} samples, missing ${groupDigits(r.subscribe.streams.reduce((m, s) => m + s.missing, 0))}\n`);
+        if (r.traceError) process.stderr.write(`svtrace demo: the hypervisor was not traced: ${r.traceError}\n`);
+        process.stderr.write('svtrace demo: report: joining the records and computing the statistics\n');
+        const cfg = loadConfig(undefined);
+        const analysis = await analyzeRecords(r.records, { verdicts: { limitsUs: cfg.verdicts.limits_us, maxMissing: cfg.verdicts.max_missing } });
+        const files = await writeReport(analysis, join(r.outDir, 'report'));
+        process.stdout.write(renderSummaryText(analysis));
+        process.stdout.write(`\nrecords: ${r.records.join(', ')}\nreport:  ${files.html}\n`);
+        // the demo shows the verdicts; it succeeds when it ran, whatever they say
         return 0;
       } finally {
         stop.dispose();

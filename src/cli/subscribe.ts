@@ -19,10 +19,12 @@ export function register(program: Command): void {
     .option('--streams <spec>', 'keep only these streams: an svID, or APPIDs as 0x4000 / 4000..40ff (repeatable)', collect, [])
     .option('-r, --record <dir>', 'record T3 and T4 of every sample into this new directory')
     .option('-w, --pcap <file>', 'also write every received frame to this pcapng file (kernel RX time, ns)')
+    .option('--fifo <prio>', 'SCHED_FIFO priority of the receive thread (1..99), as a protection application runs')
+    .option('--cpu <n>', 'pin the receive thread to this CPU')
     .option('--hardware', 'use NIC hardware RX timestamps for T3')
     .option('--json', 'print the summary as JSON')
     .addHelpText('after', '\nExample:\n  svtrace subscribe -i eth1 --streams 4000..4007 -d 60 --record runs/vm1')
-    .action(action(async (f: { config?: string; interface?: string; netns?: string; duration?: string; streams: string[]; record?: string; pcap?: string; hardware?: boolean; json?: boolean }) => {
+    .action(action(async (f: { config?: string; interface?: string; netns?: string; duration?: string; streams: string[]; record?: string; pcap?: string; fifo?: string; cpu?: string; hardware?: boolean; json?: boolean }) => {
       const duration = f.duration === undefined ? undefined : Number(f.duration);
       if (duration !== undefined && !(duration > 0)) throw new SvtraceError('USAGE', `--duration ${f.duration} is not a positive number of seconds`, { hint: 'e.g. -d 60' });
       const config = loadConfig(f.config, {
@@ -37,7 +39,7 @@ export function register(program: Command): void {
       try {
         const r = await runSubscribe({
           ifname: s.interface, netns: s.netns, streams: s.streams, durationS: s.duration_s ?? Infinity, recordDir: s.record,
-          rcvBufBytes: s.rcvbuf_bytes, pcapPath: f.pcap, timestamping: s.timestamping, command: process.argv.slice(2), signal: stop.signal,
+          rcvBufBytes: s.rcvbuf_bytes, pcapPath: f.pcap, fifoPriority: f.fifo === undefined ? undefined : Number(f.fifo), cpu: f.cpu === undefined ? undefined : Number(f.cpu), timestamping: s.timestamping, command: process.argv.slice(2), signal: stop.signal,
           onReady: () => process.stderr.write(`svtrace: receiving on ${s.interface}${s.netns ? ` (netns ${s.netns})` : ''}\n`),
           onProgress: (x) => progress.update(`subscribe ${x.elapsedS.toFixed(0)} s: ${groupDigits(x.frames)} frames, ${groupDigits(x.samples)} samples, ${x.streams} streams, missing ${groupDigits(x.missing)}, kernel drops ${x.kernelDrops}`),
         });

@@ -73,7 +73,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
           if (writer) writer.append(e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, 'bpf', e.cpu);
           else pending.push([e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, e.cpu]);
         },
-        onWarning: (w) => o.log(`trace: warning: ${w.message}`),
+        // bpftrace's running 'Lost N events' lines are summed in the final count, said once at the end
+        onWarning: (w) => { if (w.kind !== 'lost-events') o.log(`trace: warning: ${w.message}`); },
       }, { stopOnSignals: false });
       writer = traceWriter = await openRecordWriter(dirs.trace, {
         role: 'trace', points: trace.points.map((p) => p.name), clock: { name: 'realtime', note: 'bpftrace nsecs mapped to CLOCK_REALTIME' }, startedNs: clockNowNs(),
@@ -93,10 +94,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     let ready!: () => void;
     const isReady = new Promise<void>((r) => { ready = r; });
     o.log(`subscribe: receiving in ${lab.vmNetns}/${lab.vmIf} (T3 kernel RX, T4 application)`);
-    const sub = runSubscribe({ ifname: lab.vmIf, netns: lab.vmNetns, streams: [], durationS: o.durationS + 60, idleStopS: 1.5, recordDir: dirs.subscribe, onReady: ready, signal: o.signal });
+    // the subscriber stands for a protection application: real-time priority, as in a tuned SEAPATH VM
+    const sub = runSubscribe({ ifname: lab.vmIf, netns: lab.vmNetns, streams: [], durationS: o.durationS + 60, idleStopS: 1.5, recordDir: dirs.subscribe, onReady: ready, signal: o.signal, fifoPriority: 50 });
     await isReady;
     o.log(`publish: ${o.streams} streams × 4000 samples/s for ${o.durationS} s from ${lab.pubNetns}/${lab.pubIf} (T0)`);
-    const publish = await runPublish({ streams, ifname: lab.pubIf, netns: lab.pubNetns, durationS: o.durationS, recordDir: dirs.publish, signal: o.signal,
+    // a merging unit sends on time: the transmit thread runs at SCHED_FIFO 50 so tracing cannot starve it
+    const publish = await runPublish({ streams, ifname: lab.pubIf, netns: lab.pubNetns, durationS: o.durationS, recordDir: dirs.publish, signal: o.signal, fifoPriority: 50,
       onProgress: (p) => { if (Math.round(p.elapsedS) % 5 === 0) o.log(`publish: ${Math.round(p.elapsedS)} s, ${p.framesSent} frames sent`); } });
     const subscribe = await sub;
     hog?.stop();

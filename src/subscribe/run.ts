@@ -28,6 +28,10 @@ export interface SubscribeOptions {
   idleStopS?: number;
   /** Also write every received frame (with its kernel RX time) to this pcapng file. */
   pcapPath?: string;
+  /** SCHED_FIFO priority of the receive thread (as a protection application would run), 0 = normal. */
+  fifoPriority?: number;
+  /** Pin the receive thread to this CPU. */
+  cpu?: number;
 }
 
 export interface SubscribeProgress {
@@ -78,7 +82,7 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
       const common = { svIds, stream: cols.stream, appId: cols.appId, smpCnt: cols.smpCnt, iter: cols.iter, length: cols.length };
       writer.appendColumns({ point: 'T3', src: o.timestamping === 'hardware' ? 'hw' : 'kernel', tNs: cols.t3Ns, ...common });
       writer.appendColumns({ point: 'T4', src: 'app', tNs: cols.t4Ns, ...common });
-    });
+    }, { ...(o.fifoPriority ? { fifoPriority: o.fifoPriority } : {}), ...(o.cpu !== undefined && o.cpu >= 0 ? { cpu: o.cpu } : {}) });
     o.onReady?.();
     const t0 = Date.now();
     let interrupted = false;
