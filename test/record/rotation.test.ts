@@ -48,7 +48,6 @@ test('rotation every N rows; readers see every row exactly once during and after
   // whether a read lands while CSV and Parquet segments coexist depends on timing (a quiet machine compacts
   // before the first read); the grace-period test below makes that state on purpose
   t.diagnostic(`reads during compaction: ${reads}, saw CSV and Parquet together: ${sawMixed}`);
-  assert.ok(reads > 0, 'the records were read while compaction ran');
   const summary = await w.close();
   assert.equal(summary.rows, total);
   assert.equal(summary.segments, 21);
