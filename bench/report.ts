@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -126,15 +126,17 @@ for p in ('T1', 'T2', 'T3', 'T4'):
     pacing[p] = {'pairs': int(len(j)), 'meanGap': float(j.mean()), 'reordered': int((j < 0).sum()), 'lost': int((span - g['k'].count()).sum())}
 out['points'] = pacing
 out['seconds'] = time.time() - t0
-out['maxRssKb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+ru = resource.getrusage(resource.RUSAGE_SELF)
+out['maxRssKb'], out['cpuSeconds'] = ru.ru_maxrss, ru.ru_utime + ru.ru_stime
 print(json.dumps(out))
 `;
 
-interface Timed { seconds: number; maxRssKb: number; stdout: string }
+interface Timed { seconds: number; cpuSeconds: number; maxRssKb: number; stdout: string; load: string }
 
 function runChild(cmd: string, args: string[]): Promise<Timed> {
   return new Promise((resolveP, reject) => {
     const started = performance.now();
+    const load0 = loadavg()[0]!;
     const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
@@ -142,9 +144,9 @@ function runChild(cmd: string, args: string[]): Promise<Timed> {
     child.on('error', reject);
     child.on('close', (code) => {
       const seconds = (performance.now() - started) / 1000;
-      const rss = /BENCH_MAXRSS_KB=(\d+)/.exec(stderr);
+      const rss = /BENCH_MAXRSS_KB=(\d+) CPU_S=([\d.]+)/.exec(stderr);
       if (code !== 0 && code !== 1) return reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.slice(-2000)}`));
-      resolveP({ seconds, maxRssKb: rss ? Number(rss[1]) : NaN, stdout });
+      resolveP({ seconds, cpuSeconds: rss ? Number(rss[2]) : NaN, maxRssKb: rss ? Number(rss[1]) : NaN, stdout, load: `load ${load0.toFixed(1)}→${loadavg()[0]!.toFixed(1)}` });
     });
   });
 }
@@ -187,15 +189,16 @@ export async function benchReport(args: string[]): Promise<void> {
     }
     const full = await timeReport(runs[0]!.dir, join(dir, 'report-full'));
     const seapath = full.result.segments.find((s) => s.segment === 'Tseapath')!.all;
-    console.log(`svtrace report, ${samples} samples: ${full.t.seconds.toFixed(1)} s wall, peak RSS ${mb(full.t.maxRssKb)} (targets ≤ 30 s, ≤ 1024 MB); ` +
+    console.log(`svtrace report, ${samples} samples: ${full.t.seconds.toFixed(1)} s wall (${full.t.cpuSeconds} CPU-s, ${full.t.load}), peak RSS ${mb(full.t.maxRssKb)} (targets ≤ 30 s, ≤ 1024 MB); ` +
       `Tseapath mean ${(seapath.meanNs! / 1000).toFixed(1)} µs, max ${(seapath.maxNs! / 1000).toFixed(0)} µs, ${seapath.above.find((a) => a.thresholdUs === 200)?.count} over 200 µs`);
     const sub = runs.at(-1)!;
     const ours = sub === runs[0] ? full : await timeReport(sub.dir, join(dir, 'report-sub'));
     const csv = await toCsv(sub.dir, dir);
     const py = await runChild('/usr/bin/python3', ['-c', PANDAS, csv.join(','), `${BASE_S}000000000`]);
-    const theirs = JSON.parse(py.stdout) as { seconds: number; maxRssKb: number; segments: Record<string, { all: Record<string, number>; longestLateRun?: number }> };
-    console.log(`on ${sub.n} samples: svtrace ${ours.t.seconds.toFixed(1)} s, ${mb(ours.t.maxRssKb)}; pandas ${py.seconds.toFixed(1)} s (${theirs.seconds.toFixed(1)} s in Python, CSV input), ${mb(theirs.maxRssKb)}; ` +
-      `pandas/svtrace = ${(py.seconds / ours.t.seconds).toFixed(1)}× (target ≥ 10×)`);
+    const theirs = JSON.parse(py.stdout) as { seconds: number; cpuSeconds: number; maxRssKb: number; segments: Record<string, { all: Record<string, number>; longestLateRun?: number }> };
+    console.log(`on ${sub.n} samples: svtrace ${ours.t.seconds.toFixed(1)} s (${ours.t.cpuSeconds} CPU-s, ${ours.t.load}), ${mb(ours.t.maxRssKb)}; ` +
+      `pandas ${py.seconds.toFixed(1)} s (${theirs.cpuSeconds.toFixed(1)} CPU-s, ${py.load}; CSV input), ${mb(theirs.maxRssKb)}; ` +
+      `pandas/svtrace = ${(py.seconds / ours.t.seconds).toFixed(1)}× wall, ${(theirs.cpuSeconds / ours.t.cpuSeconds).toFixed(1)}× CPU (target ≥ 10×)`);
     if (sub !== runs[0]) {
       const est = py.seconds * (samples / sub.n);
       console.log(`pandas for ${samples} samples, extrapolated linearly (not measured): ~${est.toFixed(0)} s → ~${(est / full.t.seconds).toFixed(1)}× svtrace's measured ${full.t.seconds.toFixed(1)} s`);
@@ -221,7 +224,10 @@ export async function benchReport(args: string[]): Promise<void> {
 
 if (process.argv[2] === '--child') {
   // The CLI as a user runs it, in this process, reporting its peak RSS on exit.
-  process.on('exit', () => process.stderr.write(`BENCH_MAXRSS_KB=${process.resourceUsage().maxRSS}\n`));
+  process.on('exit', () => {
+    const u = process.resourceUsage();
+    process.stderr.write(`BENCH_MAXRSS_KB=${u.maxRSS} CPU_S=${((u.userCPUTime + u.systemCPUTime) / 1e6).toFixed(1)}\n`);
+  });
   const program = new Command().name('svtrace');
   registerReport(program);
   await program.parseAsync(['node', 'svtrace', ...process.argv.slice(3)]);

@@ -12,7 +12,7 @@ import { openWorkDb } from './db.ts';
 import { discover, resolveRecordDirs, type Discovery } from './discover.ts';
 import { displayHistogram, exceedance, type FineHistogram } from './histogram.ts';
 import { createStore, planJoin, runJoin, type JoinPlan } from './join.ts';
-import { createWindowStats, type WindowStats } from './pacing.ts';
+import { createWindowStats, streamRateSql, type WindowStats } from './pacing.ts';
 import { exactPercentiles, type PercentileTarget } from './percentiles.ts';
 import { fineMoments, longestLateRuns, perSecondMax, worstSamples, type FineMoments, type Moments, type SegmentColumns } from './stats.ts';
 import {
@@ -78,7 +78,7 @@ export async function analyzeRecords(paths: readonly string[], options: AnalyzeO
         hint: 'Check that the capture saw SV traffic (svtrace inspect on a pcap, or the record counters in manifest.json).',
       });
     }
-    const windows = createWindowStats(points.length);
+    const windows = createWindowStats(points.length, streamRateSql(disc.streams));
     await runJoin(c, points, disc.streams, mode, plan, windows, (done, total) => progress({ phase: 'join', done, total }));
 
     progress({ phase: 'statistics', done: 0, total: 1 });
@@ -143,8 +143,8 @@ function assemble(x: Parts): AnalysisResult {
       const lost = pc.loK !== null && pc.hiK !== null ? pc.hiK - pc.loK + 1 - pc.seen : 0;
       return {
         point, rows: rowsAtPoint, seen: pc.seen, duplicates: rowsAtPoint - pc.seen, lost,
-        firstSecond: pc.firstSec === null ? null : absSecond(pc.firstSec),
-        lastSecond: pc.lastSec === null ? null : absSecond(pc.lastSec),
+        firstSecond: pc.loK === null ? null : absSecond(Math.floor(pc.loK / s.rate)),
+        lastSecond: pc.hiK === null ? null : absSecond(Math.floor(pc.hiK / s.rate)),
         pacing: x.windows.pacing(s.index, i, s.rate),
       };
     });

@@ -29,7 +29,7 @@ export async function openWorkDb(options: { threads?: number; memoryLimit?: stri
   try {
     instance = await DuckDBInstance.create(join(dir, 'work.duckdb'), {
       threads: String(options.threads ?? 2),
-      memory_limit: options.memoryLimit ?? '600MB',
+      memory_limit: options.memoryLimit ?? '512MB',
       temp_directory: join(dir, 'spill'),
       preserve_insertion_order: 'false',
     });

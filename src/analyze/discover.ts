@@ -11,6 +11,7 @@ import { SvtraceError } from '../errors.ts';
 import { listSegments, readManifest, recordSql, type RecordManifest } from '../record/index.ts';
 import { printable } from '../util/text.ts';
 import { int, num, rows, sqlString } from './db.ts';
+import { STREAM_ENUM } from './join.ts';
 import type { AnalysisWarning, JoinMode, RecordSummary } from './types.ts';
 
 /** Usual smpCnt wrap values: 50/60 Hz × 80 samples per cycle, 50/60 Hz × 256. */
@@ -109,7 +110,7 @@ export async function discover(c: DuckDBConnection, dirs: readonly string[], mod
   } else {
     await c.run(`CREATE VIEW pts AS ${sql}`);
   }
-  const found = await rows(c, `SELECT run, record, sv_id, point, count(*) AS n, max(smp_cnt) AS max_smp, min(app_id) AS app
+  const found = await rows(c, `SELECT run, record, sv_id, point, count(*) AS n, max(smp_cnt) AS max_smp, min(smp_cnt) AS min_smp, min(app_id) AS app
     ${mode === 'iter' ? ', min(iter) AS lo, max(iter) AS hi' : ''} FROM pts GROUP BY ALL`);
 
   const records: RecordSummary[] = dirs.map((dir, i) => {
@@ -129,6 +130,11 @@ export async function discover(c: DuckDBConnection, dirs: readonly string[], mod
   let lo: bigint | null = null, hi: bigint | null = null;
   for (const r of found) {
     const svId = String(r.sv_id);
+    if (int(r.min_smp) < 0 || int(r.max_smp) > 65535) {
+      throw new SvtraceError('ANALYZE_BAD_SMPCNT', `stream ${printable(svId)} has smpCnt values outside 0..65535 (${int(r.min_smp)}..${int(r.max_smp)}) in record ${printable(String(r.record))}`, {
+        hint: 'smpCnt is 16 bits on the wire: this record was damaged or not written by svtrace.',
+      });
+    }
     const point = String(r.point);
     points.add(point);
     const e = bySv.get(svId) ?? { max: 0, app: num(r.app), rowsByPoint: new Map<string, number>() };
@@ -157,6 +163,7 @@ export async function discover(c: DuckDBConnection, dirs: readonly string[], mod
   });
   if (streams.length > 0) {
     await c.run(`CREATE TABLE streams AS SELECT * FROM (VALUES ${streams.map((s) => `(${sqlString(s.svId)}, ${s.index}, ${s.rate})`).join(', ')}) v(sv_id, stream, rate)`);
+    await c.run(`CREATE TYPE ${STREAM_ENUM} AS ENUM (${streams.map((s) => sqlString(s.svId)).join(', ')})`);
   } else {
     await c.run('CREATE TABLE streams (sv_id VARCHAR, stream INTEGER, rate INTEGER)');
   }

@@ -2,7 +2,7 @@
 export { analyzeRecords, segmentDefs } from './analyze.ts';
 export { resolveRecordDirs, rateFromMaxSmpCnt, USUAL_RATES } from './discover.ts';
 export { DEFAULT_VERDICTS, verdictRules, evaluateVerdicts, parsePercentile, type VerdictRule } from './verdicts.ts';
-export { bucketOf, FINE_PER_DECADE } from './histogram.ts';
+export { bucketOf, bucketLowNs, bucketHighNs } from './histogram.ts';
 export {
   DEFAULT_SEGMENTS, DEFAULT_THRESHOLDS_US, PERCENTILES, percentileKey,
   type AnalysisResult, type AnalysisWarning, type AnalyzeOptions, type AnalyzeProgress, type ExceedancePoint, type HistogramBin, type JoinMode,

@@ -59,16 +59,20 @@ export function rateSql(streams: readonly { svId: string; rate: number }[]): str
   return `CASE ${rates.slice(0, -1).map((r) => `WHEN sv_id IN (${byRate.get(r)!.map(sqlString).join(', ')}) THEN ${r}`).join(' ')} ELSE ${rates.at(-1)} END`;
 }
 
+/** An ENUM of the svIDs in stream-index order: casting to it gives each row its stream index cheaply. */
+export const STREAM_ENUM = 'sv_stream';
+
 /**
  * SQL that inserts the samples of seconds [a, b) into `store`. Grouped by
- * (sv_id, sec − a, smp_cnt) packed into one BIGINT beside the svID (the
- * stream index is looked up on the grouped rows, not on every point). S is
- * computed exactly in integers, relative to the window start:
+ * one BIGINT: stream (the svID's code in STREAM_ENUM) · 2^40 + (sec − a) ·
+ * 2^16 + smp_cnt; one integer hash key is much cheaper than (string, int).
+ * S is computed exactly in integers, relative to the window start:
  * S − a = floor(((t − start)·rate − smp·1e9 + 0.5e9·rate) / (1e9·rate)).
+ * `points` must be every point present and smpCnt within 0..65535 (both
+ * checked by discovery), so no row needs filtering for them.
  */
 export function windowInsertSql(points: readonly string[], mode: JoinMode, plan: JoinPlan, a: number, b: number, rate: string): string {
   const pick = points.map((p, i) => `min(CASE WHEN point = ${sqlString(p)} THEN t_ns END) AS t${i}`).join(', ');
-  const pointList = points.map(sqlString).join(', ');
   let rel: string, where: string;
   if (mode === 'iter') {
     rel = `iter - ${a}`;
@@ -84,13 +88,12 @@ export function windowInsertSql(points: readonly string[], mode: JoinMode, plan:
     where = `t_ns >= ${lo} AND t_ns < ${hi}`;
   }
   return `INSERT INTO store
-    SELECT s.stream, (g.key >> 16)::INTEGER + ${a}, (g.key & 65535)::INTEGER, ${points.map((_, i) => `g.t${i}`).join(', ')}
-    FROM (SELECT sv_id, key, ${pick}
-          FROM (SELECT sv_id, point, t_ns, (rel << 16) | smp_cnt AS key, rel
-                FROM (SELECT sv_id, point, t_ns, smp_cnt, ${rel} AS rel FROM pts WHERE ${where} AND point IN (${pointList}) AND smp_cnt BETWEEN 0 AND 65535))
+    SELECT (key >> 40)::INTEGER, ((key >> 16) & 16777215)::INTEGER + ${a}, (key & 65535)::INTEGER, ${points.map((_, i) => `t${i}`).join(', ')}
+    FROM (SELECT key, ${pick}
+          FROM (SELECT point, t_ns, (enum_code(sv_id::${STREAM_ENUM})::BIGINT << 40) | (rel << 16) | smp_cnt AS key, rel
+                FROM (SELECT sv_id, point, t_ns, smp_cnt, ${rel} AS rel FROM pts WHERE ${where}))
           WHERE rel >= 0 AND rel < ${b - a}
-          GROUP BY sv_id, key) g
-    JOIN streams s ON g.sv_id = s.sv_id`;
+          GROUP BY key)`;
 }
 
 /** Runs every window: join into `store`, then coverage and pacing of the window. */

@@ -15,8 +15,6 @@ interface Acc {
   seen: number;
   loK: number;
   hiK: number;
-  firstSec: number;
-  lastSec: number;
   n: number;
   mean: number;
   m2: number;
@@ -32,8 +30,6 @@ export interface PointCoverage {
   /** Lowest and highest sample number k = sec·rate + smpCnt seen, null when none. */
   loK: number | null;
   hiK: number | null;
-  firstSec: number | null;
-  lastSec: number | null;
 }
 
 export interface WindowStats {
@@ -46,11 +42,20 @@ export interface WindowStats {
 }
 
 const emptyAcc = (): Acc => ({
-  seen: 0, loK: Infinity, hiK: -Infinity, firstSec: Infinity, lastSec: -Infinity,
+  seen: 0, loK: Infinity, hiK: -Infinity,
   n: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity, maxAbsJitter: 0, sumAbsJitter: 0, reordered: 0,
 });
 
-export function createWindowStats(pointCount: number): WindowStats {
+/** The rate of `stream` as SQL: a constant when every stream has the same. */
+export function streamRateSql(streams: readonly { index: number; rate: number }[]): string {
+  const byRate = new Map<number, number[]>();
+  for (const s of streams) byRate.set(s.rate, [...(byRate.get(s.rate) ?? []), s.index]);
+  const rates = [...byRate.keys()];
+  if (rates.length <= 1) return String(rates[0] ?? 4000);
+  return `CASE ${rates.slice(0, -1).map((r) => `WHEN stream IN (${byRate.get(r)!.join(', ')}) THEN ${r}`).join(' ')} ELSE ${rates.at(-1)} END`;
+}
+
+export function createWindowStats(pointCount: number, rateSql: string): WindowStats {
   const accs = new Map<string, Acc>();
   const samples = new Map<number, number>();
   const cols = Array.from({ length: pointCount }, (_, i) => i);
@@ -60,18 +65,17 @@ export function createWindowStats(pointCount: number): WindowStats {
     const present = (x: string) => `CASE WHEN t${i} IS NOT NULL THEN ${x} END`;
     return [
       `count(t${i}) AS seen${i}`, `min(${present('k')}) AS lok${i}`, `max(${present('k')}) AS hik${i}`,
-      `min(${present('sec')}) AS fs${i}`, `max(${present('sec')}) AS ls${i}`,
       `count(g${i}) AS n${i}`, `avg(g${i}) AS mean${i}`, `var_pop(g${i}) AS var${i}`, `min(g${i}) AS min${i}`, `max(g${i}) AS max${i}`,
       `max(abs(g${i} - period)) AS maxj${i}`, `sum(abs(g${i} - period)) AS sumj${i}`, `count(*) FILTER (g${i} < 0) AS reord${i}`,
     ].join(', ');
   }).join(', ');
-  const tList = cols.map((i) => `st.t${i}`).join(', ');
+  const tList = cols.map((i) => `t${i}`).join(', ');
 
   return {
     async window(c, a, b) {
       const out = await rows(c, `WITH w AS (
-          SELECT st.stream, st.sec, st.sec::BIGINT * s.rate + st.smp_cnt AS k, 1e9 / s.rate AS period${tList ? ', ' + tList : ''}
-          FROM store st JOIN streams s ON st.stream = s.stream WHERE st.sec >= ${a - 1} AND st.sec < ${b}
+          SELECT stream, sec, sec::BIGINT * (${rateSql}) + smp_cnt AS k, 1e9 / (${rateSql}) AS period${tList ? ', ' + tList : ''}
+          FROM store WHERE sec >= ${a - 1} AND sec < ${b}
         ), l AS (
           SELECT stream, sec, k, period${lags ? ', ' + lags : ''} FROM w WINDOW w AS (PARTITION BY stream ORDER BY k)
         )
@@ -88,8 +92,6 @@ export function createWindowStats(pointCount: number): WindowStats {
           acc.seen += seen;
           acc.loK = Math.min(acc.loK, num(r[`lok${i}`])!);
           acc.hiK = Math.max(acc.hiK, num(r[`hik${i}`])!);
-          acc.firstSec = Math.min(acc.firstSec, num(r[`fs${i}`])!);
-          acc.lastSec = Math.max(acc.lastSec, num(r[`ls${i}`])!);
           acc.reordered += int(r[`reord${i}`]);
           const n = int(r[`n${i}`]);
           if (n === 0) continue;
@@ -108,8 +110,8 @@ export function createWindowStats(pointCount: number): WindowStats {
     },
     coverage(stream, point) {
       const a = accs.get(`${stream}:${point}`);
-      if (!a) return { seen: 0, loK: null, hiK: null, firstSec: null, lastSec: null };
-      return { seen: a.seen, loK: a.loK, hiK: a.hiK, firstSec: a.firstSec, lastSec: a.lastSec };
+      if (!a) return { seen: 0, loK: null, hiK: null };
+      return { seen: a.seen, loK: a.loK, hiK: a.hiK };
     },
     pacing(stream, point, rate) {
       const a = accs.get(`${stream}:${point}`) ?? emptyAcc();

@@ -62,7 +62,7 @@ export interface AnalyzeOptions {
   verdicts?: VerdictConfig;
   /** Extra thresholds (µs) counted for every segment. */
   thresholdsUs?: readonly number[];
-  /** DuckDB threads (default 2) and memory limit (default '600MB'). */
+  /** DuckDB threads (default 2) and memory limit (default '512MB'). */
   threads?: number;
   memoryLimit?: string;
   /** Directory for the scratch database (default: the OS temp dir); removed afterwards. */
@@ -127,7 +127,10 @@ export interface StreamSegmentStats extends LatencyStats {
 }
 
 export interface HistogramBin {
-  /** Bin edges in ns; the first bin holds everything below 1 µs (incl. negatives), the last everything from 100 ms. */
+  /**
+   * Bin edges in ns, [loNs, hiNs): 10^(k/10) moved up onto the fine-bucket grid (≤ 1 % off), counts exact.
+   * The first bin holds everything below 1 µs (incl. negatives; loNs is min(0, smallest)), the last everything from 100 ms.
+   */
   loNs: number;
   hiNs: number;
   count: number;

@@ -81,7 +81,7 @@ export function addAnalysisOptions(cmd: Command): Command {
     .option('--verdict-at <stat>', 'what a plain limit applies to: max (default) or a percentile such as p99.99')
     .option('--tmp-dir <dir>', 'scratch directory for the joined samples (default: the OS temp dir)')
     .option('--threads <n>', 'DuckDB threads (default 2)')
-    .option('--memory <limit>', 'DuckDB memory limit (default 600MB)');
+    .option('--memory <limit>', 'DuckDB memory limit (default 512MB)');
 }
 
 export async function runReport(runs: string[], opts: AnalysisFlags & { out: string; json?: boolean }, io: CliIo): Promise<{ result: AnalysisResult; code: number }> {

@@ -95,6 +95,14 @@ function table(title: string, figures: readonly ComparisonFigure[]): Table {
   };
 }
 
+/** One line per segment for the figures people quote: "Tseapath > 200 µs: 352 533 → 512, −99.85 %". */
+export function headlines(c: ComparisonResult): string[] {
+  return c.segments.flatMap((s) => {
+    const limit = c.b.segments.find((x) => x.segment === s.segment)?.limitUs ?? c.a.segments.find((x) => x.segment === s.segment)?.limitUs ?? 200;
+    return s.figures.filter((f) => ['mean', 'p99.99', 'max', `> ${limit} µs`].includes(f.figure)).map((f) => `${s.segment} ${f.figure}: ${describeChange(f)}`);
+  });
+}
+
 function tables(c: ComparisonResult): Table[] {
   return [table('Totals', c.totals), ...c.segments.map((s) => table(s.segment, s.figures))];
 }
@@ -103,13 +111,14 @@ const side = (label: string, r: AnalysisResult) =>
   `${label}: ${r.records.map((x) => `${printable(x.role)}@${printable(x.host)}`).join(', ')} (run ${[...new Set(r.records.map((x) => printable(x.runId)))].join(', ')}), ${r.passed ? 'PASS' : 'FAIL'}`;
 
 export function renderComparisonText(c: ComparisonResult): string {
-  const out = [side('A', c.a), side('B', c.b), ''];
+  const out = [side('A', c.a), side('B', c.b), '', ...headlines(c), ''];
   for (const t of tables(c)) out.push(t.title, renderTable(t.header, t.rows, new Set(t.right)));
   return out.join('\n');
 }
 
 export function renderComparisonMarkdown(c: ComparisonResult): string {
-  const out = [`# svtrace compare: B ${c.passed.b ? 'PASS' : 'FAIL'}`, '', `- ${escapeMarkdown(side('A', c.a))}`, `- ${escapeMarkdown(side('B', c.b))}`, ''];
+  const out = [`# svtrace compare: B ${c.passed.b ? 'PASS' : 'FAIL'}`, '', `- ${escapeMarkdown(side('A', c.a))}`, `- ${escapeMarkdown(side('B', c.b))}`, '',
+    ...headlines(c).map((h) => `- ${escapeMarkdown(h)}`), ''];
   for (const t of tables(c)) out.push(`## ${t.title}`, '', markdownTable(t));
   return out.join('\n');
 }
@@ -144,7 +153,7 @@ export async function writeComparison(c: ComparisonResult, dir: string, onProgre
     verdict: c.passed.b ? 'PASS' : 'FAIL',
     meta: [side('A', c.a), side('B', c.b), 'Charts: A blue, B red; worst per second against seconds since each run\'s start.'],
     warnings: [...c.a.warnings.map((w) => ({ ...w, code: `A ${w.code}` })), ...c.b.warnings.map((w) => ({ ...w, code: `B ${w.code}` }))],
-    sections: [`<h2>Totals</h2>\n${htmlTable(tables(c)[0]!)}`, ...segSections],
+    sections: [`<h2>Headlines</h2>\n<ul>${headlines(c).map((h) => `<li>${escapeHtml(h)}</li>`).join('')}</ul>`, `<h2>Totals</h2>\n${htmlTable(tables(c)[0]!)}`, ...segSections],
     data: c,
   });
   const paths = { html: join(dir, 'report.html'), markdown: join(dir, 'summary.md'), json: join(dir, 'summary.json') };

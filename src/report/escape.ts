@@ -15,18 +15,18 @@ export function wireHtml(s: string): string {
   return escapeHtml(printable(s));
 }
 
-/**
- * A wire string for a Markdown table cell: printable, and every character
- * Markdown or an HTML-rendering viewer could act on becomes a numeric
- * entity (`<`, `>`, `&`, `|`, `` ` ``, `*`, `_`, `[`, `]`, `\`, ...).
- */
+/** A wire string for Markdown: made printable, then escaped with escapeMarkdown. */
 export function wireMarkdown(s: string): string {
   return escapeMarkdown(printable(s));
 }
 
-/** Text for Markdown with every character Markdown or HTML could act on as a numeric entity. */
+/**
+ * Text for Markdown: HTML (`& < >`), table cells (`|`), links and images
+ * (`[ ]`), code and emphasis (`` ` * _ ``) and escapes (`\`) become numeric
+ * entities; the rest stays readable in a raw CI log.
+ */
 export function escapeMarkdown(s: string): string {
-  return s.replace(/[&<>"'|`*_[\]\\!#~()]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return s.replace(/[&<>|`*_[\]\\]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /**

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { analyzeRecords, evaluateVerdicts, verdictRules } from '../../src/analyze/index.ts';
-import { bucketOf, bucketSql, displayHistogram, exceedance, locateRank } from '../../src/analyze/histogram.ts';
+import { bucketHighNs, bucketLowNs, bucketOf, bucketSql, displayHistogram, edgeAtOrAbove, exceedance, locateRank, mergeFine } from '../../src/analyze/histogram.ts';
 import { brute, prng, tAt, writeRecord, type TestRow } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'svtrace-pct-'));
@@ -48,8 +48,8 @@ test('percentiles are the nearest-rank values of brute force, with ties, tiny n,
   }
 });
 
-test('the SQL bucket rule is the JS rule and is monotone', async () => {
-  const values = [-1e9, -1_000_001, -1000, -11, -10, -9, -2, -1, 0, 1, 2, 9, 10, 11, 999, 1000, 1001, 1_000_000, 14_612_000, 1e9];
+test('the SQL bucket rule is the JS rule, monotone, and its edges are exact', async () => {
+  const values = [-1e9, -1_000_001, -1000, -101, -100, -99, -11, -10, -9, -2, -1, 0, 1, 2, 9, 10, 11, 99, 100, 101, 999, 1000, 1001, 1009, 1010, 1_000_000, 14_612_000, 1e9, 2 ** 52];
   const r = prng(1);
   for (let i = 0; i < 500; i++) values.push(Math.round((r() - 0.3) * 10 ** (1 + r() * 8)));
   values.sort((a, b) => a - b);
@@ -59,25 +59,33 @@ test('the SQL bucket rule is the JS rule and is monotone', async () => {
   c.closeSync();
   inst.closeSync();
   for (let i = 0; i < values.length; i++) {
-    if (i > 0) assert.ok(got[i]! >= got[i - 1]!, `monotone at ${values[i]}`);
-    if (Math.abs(values[i]!) % 10 !== 0) assert.equal(got[i], bucketOf(values[i]!), `bucket of ${values[i]}`); // exact powers may round either way
+    const v = values[i]!, b = got[i]!;
+    if (i > 0) assert.ok(b >= got[i - 1]!, `monotone at ${v}`);
+    assert.equal(b, bucketOf(v), `bucket of ${v}`);
+    if (v >= 0) assert.ok(bucketLowNs(b) <= v && v < bucketHighNs(b), `${v} in [${bucketLowNs(b)}, ${bucketHighNs(b)})`);
   }
+  assert.equal(bucketOf(edgeAtOrAbove(10 ** 3.1)), bucketOf(1260)); // log edges land on bucket edges
+  assert.equal(bucketLowNs(bucketOf(edgeAtOrAbove(10 ** 3.1))), 1260);
 });
 
 test('display histogram, exceedance and rank location', () => {
-  const fine = [{ bucket: -5, count: 2 }, { bucket: 0, count: 1 }, { bucket: 4302, count: 10 }, { bucket: 4700, count: 5 }, { bucket: 7200, count: 1 }, { bucket: 8500, count: 1 }];
+  const values = [-3, -3, 0, 20_000, 20_000, 20_000, 20_001, 20_049, 20_050, 20_099, 20_100, 20_100, 20_100, 50_000, 50_000, 50_000, 50_000, 50_000, 14_612_000, 400_000_000];
+  const fine = mergeFine([values.map((v) => ({ bucket: bucketOf(v), count: 1 }))]);
   const h = displayHistogram(fine, -3, 400_000_000);
   assert.equal(h.length, 52);
   assert.equal(h[0]!.count, 3); // below 1 µs, with negatives
   assert.equal(h.at(-1)!.count, 1); // ≥ 100 ms
-  assert.equal(h.reduce((s, b) => s + b.count, 0), 20);
-  const bin = h.find((b) => b.loNs <= 20_000 && b.hiNs > 20_000)!; // bucket 4302 is 10^4.301 ≈ 20 µs
-  assert.equal(bin.count, 10);
-  const ex = exceedance(fine, 20);
+  assert.equal(h.reduce((s, b) => s + b.count, 0), values.length);
+  for (const bin of h.slice(1, -1)) assert.equal(bin.count, values.filter((v) => v >= bin.loNs && v < bin.hiNs).length, `bin [${bin.loNs}, ${bin.hiNs})`);
+  const ex = exceedance(fine, values.length);
   for (let i = 1; i < ex.length; i++) assert.ok(ex[i]!.share <= ex[i - 1]!.share && ex[i]!.thresholdNs > ex[i - 1]!.thresholdNs);
+  for (const p of ex) assert.equal(p.count, values.filter((v) => v >= p.thresholdNs).length, `≥ ${p.thresholdNs}`);
   assert.equal(ex.at(-1)!.count, 1);
-  assert.deepEqual(locateRank(fine, 3), { bucket: 0, rankInBucket: 1 });
-  assert.deepEqual(locateRank(fine, 13), { bucket: 4302, rankInBucket: 10 });
+  const sorted = [...values].sort((a, b) => a - b);
+  for (const rank of [1, 3, 4, 13, 20]) {
+    const at = locateRank(fine, rank)!;
+    assert.equal(at.bucket, bucketOf(sorted[rank - 1]!));
+  }
   assert.equal(locateRank(fine, 21), null);
 });
 

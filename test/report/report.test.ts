@@ -152,6 +152,8 @@ test('compare: side by side with changes, overlaid charts, exit code from B', as
   assert.equal(r.code, 0, r.out); // B passes Tsub ≤ 100 µs
   assert.match(r.out, /> 100 µs +8 +0 +−100\.0 %/);
   assert.match(r.out, /max \(µs\) +900 +60\.0 +−93\.3 %/);
+  assert.match(r.out, /^Tsub > 100 µs: 8 → 0, −100\.0 %$/m);
+  assert.match(r.out, /^Tsub max: 900 µs → 60\.0 µs, −93\.3 %$/m);
   const c = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
   assert.equal(c.format, 'svtrace-comparison');
   const html = readFileSync(join(out, 'report.html'), 'utf8');
