@@ -1,6 +1,7 @@
 /**
  * `svtrace report` at the scale of a long test, beside pandas in the same run.
  *   npm run bench -- report [--samples N] [--streams 8] [--pandas-samples M] [--keep DIR]
+ * (--pandas-samples 0 skips pandas; --keep DIR keeps and reuses the synthetic runs)
  * Writes a synthetic run straight to Parquet with DuckDB: N samples (default
  * 48 M = 8 streams × 4000/s × 1500 s), two records from two "machines" —
  * hypervisor (T1, T2) and VM (T3, T4), in 2 M-row segments like the recorder's
@@ -178,7 +179,7 @@ export async function benchReport(args: string[]): Promise<void> {
   const keep = arg('--keep');
   const dir = keep ? resolve(keep) : mkdtempSync(join(tmpdir(), 'svtrace-bench-report-'));
   try {
-    const runs = [{ n: samples, dir: join(dir, `run-${samples}`) }, ...(pandasSamples < samples ? [{ n: pandasSamples, dir: join(dir, `run-${pandasSamples}`) }] : [])];
+    const runs = [{ n: samples, dir: join(dir, `run-${samples}`) }, ...(pandasSamples > 0 && pandasSamples < samples ? [{ n: pandasSamples, dir: join(dir, `run-${pandasSamples}`) }] : [])];
     for (const r of runs) {
       if (existsSync(join(r.dir, 'done'))) { console.log(`reusing ${r.dir}`); continue; }
       rmSync(r.dir, { recursive: true, force: true });
@@ -191,6 +192,7 @@ export async function benchReport(args: string[]): Promise<void> {
     const seapath = full.result.segments.find((s) => s.segment === 'Tseapath')!.all;
     console.log(`svtrace report, ${samples} samples: ${full.t.seconds.toFixed(1)} s wall (${full.t.cpuSeconds} CPU-s, ${full.t.load}), peak RSS ${mb(full.t.maxRssKb)} (targets ≤ 30 s, ≤ 1024 MB); ` +
       `Tseapath mean ${(seapath.meanNs! / 1000).toFixed(1)} µs, max ${(seapath.maxNs! / 1000).toFixed(0)} µs, ${seapath.above.find((a) => a.thresholdUs === 200)?.count} over 200 µs`);
+    if (pandasSamples <= 0) return;
     const sub = runs.at(-1)!;
     const ours = sub === runs[0] ? full : await timeReport(sub.dir, join(dir, 'report-sub'));
     const csv = await toCsv(sub.dir, dir);

@@ -83,7 +83,8 @@ export async function analyzeRecords(paths: readonly string[], options: AnalyzeO
 
     progress({ phase: 'statistics', done: 0, total: 1 });
     const limitsUs = [...new Set(rules.map((r) => r.limitUs))];
-    const allThresholdsUs = [...new Set([...DEFAULT_THRESHOLDS_US, ...(options.thresholdsUs ?? []), ...limitsUs])].sort((a, b) => a - b);
+    const baseThresholdsUs = [...new Set([...DEFAULT_THRESHOLDS_US, ...(options.thresholdsUs ?? [])])];
+    const allThresholdsUs = [...new Set([...baseThresholdsUs, ...limitsUs])].sort((a, b) => a - b);
     const fine = await fineMoments(c, segs, allThresholdsUs.map((t) => t * 1000));
     const seconds = await perSecondMax(c, segs);
     const worst = await worstSamples(c, segs, points.length, options.worstCount ?? 20, seconds);
@@ -106,7 +107,7 @@ export async function analyzeRecords(paths: readonly string[], options: AnalyzeO
     for (const e of extraP) if (e.seg !== undefined) targets.push({ seg: e.seg, stream: -1, p: e.p });
     const pct = await exactPercentiles(c, segs, targets, hist);
 
-    return assemble({ disc, mode, plan, points, segs, rules, fine, seconds, worst, lateBySeg, pct, windows, allThresholdsUs, verdictCfg, started });
+    return assemble({ disc, mode, plan, points, segs, rules, fine, seconds, worst, lateBySeg, pct, windows, baseThresholdsUs, allThresholdsUs, verdictCfg, started });
   } finally {
     await db.close();
   }
@@ -125,6 +126,7 @@ interface Parts {
   lateBySeg: Map<number, { limitUs: number; runs: Map<number, { length: number; sec: number; smpCnt: number }> }>;
   pct: Map<string, number>;
   windows: WindowStats;
+  baseThresholdsUs: number[];
   allThresholdsUs: number[];
   verdictCfg: NonNullable<AnalyzeOptions['verdicts']>;
   started: number;
@@ -154,7 +156,8 @@ function assemble(x: Parts): AnalysisResult {
   const segments: SegmentResult[] = segs.map((s) => {
     const late = x.lateBySeg.get(s.index);
     const limitUs = late?.limitUs ?? null;
-    const thresholdsUs = x.allThresholdsUs.filter((t) => DEFAULT_THRESHOLDS_US.includes(t) || t === limitUs);
+    // Thresholds of this segment: the default and requested ones, and its own limit (not other segments').
+    const thresholdsUs = x.allThresholdsUs.filter((t) => x.baseThresholdsUs.includes(t) || t === limitUs);
     const lateRun = (stream: number): LateRun | null => {
       if (!late) return null;
       const r = late.runs.get(stream);

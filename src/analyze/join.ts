@@ -17,6 +17,7 @@
  * key never depends on arrival order.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { SvtraceError } from '../errors.ts';
 import { sqlString } from './db.ts';
 import type { Discovery } from './discover.ts';
 import type { WindowStats } from './pacing.ts';
@@ -33,16 +34,27 @@ export interface JoinPlan {
 
 const NS = 1_000_000_000n;
 
+/** More than this many seconds between the first and last time is not a test run but a bogus timestamp. */
+export const MAX_SPAN_SECONDS = 31 * 86_400;
+
 export function planJoin(d: Discovery, mode: JoinMode, windowSamples: number): JoinPlan | null {
   if (d.range === null || d.streams.length === 0) return null;
   const perSecond = d.streams.reduce((s, x) => s + x.rate, 0);
   const windowSeconds = Math.max(1, Math.floor(windowSamples / perSecond));
-  if (mode === 'iter') {
-    return { baseSecond: 0n, secLo: Number(d.range.lo), secHi: Number(d.range.hi) + 1, windowSeconds };
+  const plan: JoinPlan = mode === 'iter'
+    ? { baseSecond: 0n, secLo: Number(d.range.lo), secHi: Number(d.range.hi) + 1, windowSeconds }
+    : (() => {
+      const baseSecond = d.range.lo / NS - 1n;
+      const span = Number(d.range.hi - baseSecond * NS) / 1e9;
+      return { baseSecond, secLo: 0, secHi: Math.floor(span + 0.5) + 1, windowSeconds };
+    })();
+  if (plan.secHi - plan.secLo > MAX_SPAN_SECONDS) {
+    const what = mode === 'iter' ? `iter runs from ${d.range.lo} to ${d.range.hi}` : `times run from ${d.range.lo} to ${d.range.hi} ns since the epoch`;
+    throw new SvtraceError('ANALYZE_TIME_RANGE', `the records span more than 31 days (${what})`, {
+      hint: 'A record holds bogus timestamps (e.g. 0, or a clock that jumped): find it with DuckDB (min/max of t_ns per record) and fix or leave it out.',
+    });
   }
-  const baseSecond = d.range.lo / NS - 1n;
-  const span = Number(d.range.hi - baseSecond * NS) / 1e9;
-  return { baseSecond, secLo: 0, secHi: Math.floor(span + 0.5) + 1, windowSeconds };
+  return plan;
 }
 
 export async function createStore(c: DuckDBConnection, points: readonly string[]): Promise<void> {

@@ -166,7 +166,7 @@ test('two machines overlapping in part: segments only where both recorded, no fa
   const run = join(dir, 'overlap');
   await writeRecord(join(run, 'hv'), { role: 'trace', host: 'hv', points: ['T1', 'T2'], format: 'parquet' }, hvRows);
   await writeRecord(join(run, 'vm'), { role: 'subscribe', host: 'vm', points: ['T3', 'T4'], format: 'parquet' }, vmRows);
-  const res = await analyzeRecords([run], { windowSamples: 4000 }); // one-second windows: joins across window edges
+  const res = await analyzeRecords([run], { windowSamples: 4000, thresholdsUs: [33] }); // one-second windows: joins across window edges
   const st = res.streams[0]!;
   assert.deepEqual(st.points.map((p) => [p.point, p.lost, p.firstSecond! - 1_764_403_200, p.lastSecond! - 1_764_403_200]),
     [['T1', 0, 0, 4], ['T2', 0, 0, 4], ['T3', 0, 2, 6], ['T4', 0, 2, 6]]);
@@ -180,6 +180,7 @@ test('two machines overlapping in part: segments only where both recorded, no fa
   assert.equal(s.all.count, want.count);
   assert.equal(s.all.percentilesNs['p99.9'], want.p['p99.9']);
   assert.equal(s.all.maxNs, want.max);
+  assert.equal(s.all.above.find((a) => a.thresholdUs === 33)!.count, want.above(33_000));
   assert.equal(seg(res, 'Thyp').all.count, 5 * 4000);
   assert.equal(res.verdicts.find((v) => v.segment === 'Ttot')!.status, 'not-measured');
   assert.equal(res.passed, true);
@@ -221,4 +222,19 @@ test('join by iter within one recorder gives the same answer as by time; iter ac
   assert.deepEqual(seg(byIter, 'Thyp').all, seg(byTime, 'Thyp').all);
   assert.equal(byTime.streams[0]!.rate, 4800);
   await assert.rejects(analyzeRecords([join(dir, 'skew')], { join: 'iter' }), { code: 'ANALYZE_ITER_ACROSS_RECORDS' });
+});
+
+test('input errors: bogus timestamps, mixed clocks, no record, corrupt smpCnt', async () => {
+  const ok = (smp: number, t: bigint): TestRow => ({ point: 'T3', svId: 'MU01', smpCnt: smp, tNs: t });
+  const bogus = await writeRecord(join(dir, 'bogus'), { role: 'trace', host: 'h', points: ['T3'] }, [ok(0, tAt(0, 0, 4000, 0)), ok(1, 0n)]);
+  await assert.rejects(analyzeRecords([bogus]), { code: 'ANALYZE_TIME_RANGE' });
+  const mixed = join(dir, 'mixed');
+  await writeRecord(join(mixed, 'a'), { role: 'trace', host: 'h', points: ['T3'], clock: 'tai' }, [ok(0, tAt(0, 0, 4000, 0))]);
+  await writeRecord(join(mixed, 'b'), { role: 'trace', host: 'h', points: ['T4'], clock: 'realtime' }, [{ ...ok(0, tAt(0, 0, 4000, 9000)), point: 'T4' }]);
+  await assert.rejects(analyzeRecords([mixed]), { code: 'ANALYZE_CLOCK_MISMATCH' });
+  await assert.rejects(analyzeRecords([join(dir, 'does-not-exist')]), { code: 'ANALYZE_NO_RECORD' });
+  const neg = await writeRecord(join(dir, 'neg'), { role: 'trace', host: 'h', points: ['T3'] }, [ok(-5, tAt(0, 0, 4000, 0))]);
+  await assert.rejects(analyzeRecords([neg]), { code: 'ANALYZE_BAD_SMPCNT' });
+  const empty = await writeRecord(join(dir, 'empty'), { role: 'trace', host: 'h', points: ['T3'] }, []);
+  await assert.rejects(analyzeRecords([empty]), { code: 'ANALYZE_NO_SAMPLES' });
 });
