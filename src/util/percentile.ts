@@ -6,7 +6,8 @@
 
 /** 1-based rank of the p-th percentile among n values. */
 export function rank(n: number, p: number): number {
-  return Math.min(n, Math.max(1, Math.ceil((p / 100) * n)));
+  // p/100 · n is an integer more often than floating point shows (0.999 · 16000 = 15984.000000000002)
+  return Math.min(n, Math.max(1, Math.ceil((p / 100) * n - 1e-9)));
 }
 
 /** The nearest-rank percentile of values sorted ascending. */

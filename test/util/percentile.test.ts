@@ -16,3 +16,10 @@ test('selection gives the same percentiles as a brute-force sort', () => {
   assert.equal(nearestRank([1, 2, 3, 4], 51), 3);
   assert.equal(nearestRank([7], 99.99), 7);
 });
+
+test('ranks that are whole numbers are not pushed up by floating point', () => {
+  assert.equal(rank(16000, 99.9), 15984);
+  assert.equal(rank(1000, 99.9), 999);
+  assert.equal(rank(100, 50), 50);
+  assert.equal(rank(3, 50), 2);
+});
