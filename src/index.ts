@@ -19,3 +19,5 @@ export * from './record/index.ts';
 export * from './net/index.ts';
 export * from './trace/index.ts';
 export * from './explain/index.ts';
+export * from './analyze/index.ts';
+export * from './report/index.ts';
