@@ -7,21 +7,10 @@
  * `maxAgeMs` and counted as unmatched.
  */
 import { createHistogram, record, type LatencyHistogram } from './histogram.ts';
+import { DEFAULT_SEGMENTS, type SegmentDef } from '../analyze/types.ts';
 
-export interface SegmentDef {
-  name: string;
-  from: string;
-  to: string;
-}
-
-export const SEGMENTS: SegmentDef[] = [
-  { name: 'Tnet', from: 'T0', to: 'T1' },
-  { name: 'Thyp', from: 'T1', to: 'T2' },
-  { name: 'Ttrans', from: 'T2', to: 'T3' },
-  { name: 'Tsub', from: 'T3', to: 'T4' },
-  { name: 'Tseapath', from: 'T1', to: 'T4' },
-  { name: 'Ttot', from: 'T0', to: 'T4' },
-];
+/** The segment table is the analysis's own: live and report measure the same segments. */
+export { DEFAULT_SEGMENTS as SEGMENTS, type SegmentDef } from '../analyze/types.ts';
 
 export interface SegmentStats {
   stream: string;
@@ -45,7 +34,7 @@ export interface LiveJoiner {
 }
 
 export function createJoiner(points: string[], limitsNs: Record<string, number>, maxAgeMs = 2000): LiveJoiner {
-  const segments = SEGMENTS.filter((s) => points.includes(s.from) && points.includes(s.to));
+  const segments = DEFAULT_SEGMENTS.filter((s) => points.includes(s.from) && points.includes(s.to));
   const pending = new Map<string, { t: Map<string, bigint>; bornMs: number }>();
   const stats = new Map<string, SegmentStats>();
   let unmatched = 0;
