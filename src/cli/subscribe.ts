@@ -1,4 +1,4 @@
-/** `svtrace subscribe`: the timestamp logger. Every sample's T3 (kernel RX) and T4 (application), with sequence checks. */
+/** `svtrace subscribe`: the timestamp logger. Every sample's T3 (kernel RX) and T4 (application), with sequence checks, a record, metrics. */
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.ts';
 import { runSubscribe } from '../subscribe/run.ts';
@@ -22,9 +22,10 @@ export function register(program: Command): void {
     .option('--fifo <prio>', 'SCHED_FIFO priority of the receive thread (1..99), as a protection application runs')
     .option('--cpu <n>', 'pin the receive thread to this CPU')
     .option('--hardware', 'use NIC hardware RX timestamps for T3')
+    .option('--metrics <host:port>', 'serve Prometheus metrics while receiving (default host 127.0.0.1; port 0 picks a free one)')
     .option('--json', 'print the summary as JSON')
-    .addHelpText('after', '\nExample:\n  svtrace subscribe -i eth1 --streams 4000..4007 -d 60 --record runs/vm1')
-    .action(action(async (f: { config?: string; interface?: string; netns?: string; duration?: string; streams: string[]; record?: string; pcap?: string; fifo?: string; cpu?: string; hardware?: boolean; json?: boolean }) => {
+    .addHelpText('after', '\nExamples:\n  svtrace subscribe -i eth1 --streams 4000..4007 -d 60 --record runs/vm1\n  svtrace subscribe -i eth1 --metrics 127.0.0.1:9465')
+    .action(action(async (f: { config?: string; interface?: string; netns?: string; duration?: string; streams: string[]; record?: string; pcap?: string; fifo?: string; cpu?: string; hardware?: boolean; metrics?: string; json?: boolean }) => {
       const duration = f.duration === undefined ? undefined : Number(f.duration);
       if (duration !== undefined && !(duration > 0)) throw new SvtraceError('USAGE', `--duration ${f.duration} is not a positive number of seconds`, { hint: 'e.g. -d 60' });
       const config = loadConfig(f.config, {
@@ -40,6 +41,8 @@ export function register(program: Command): void {
         const r = await runSubscribe({
           ifname: s.interface, netns: s.netns, streams: s.streams, durationS: s.duration_s ?? Infinity, recordDir: s.record,
           rcvBufBytes: s.rcvbuf_bytes, pcapPath: f.pcap, fifoPriority: f.fifo === undefined ? undefined : Number(f.fifo), cpu: f.cpu === undefined ? undefined : Number(f.cpu), timestamping: s.timestamping, command: process.argv.slice(2), signal: stop.signal,
+          metrics: f.metrics, limitsUs: config.verdicts.limits_us,
+          onMetrics: (url) => process.stderr.write(`svtrace: metrics on ${url}\n`),
           onReady: () => process.stderr.write(`svtrace: receiving on ${s.interface}${s.netns ? ` (netns ${s.netns})` : ''}\n`),
           onProgress: (x) => progress.update(`subscribe ${x.elapsedS.toFixed(0)} s: ${groupDigits(x.frames)} frames, ${groupDigits(x.samples)} samples, ${x.streams} streams, missing ${groupDigits(x.missing)}, kernel drops ${x.kernelDrops}`),
         });

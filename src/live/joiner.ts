@@ -24,11 +24,27 @@ export interface SegmentStats {
   worstThisSecondNs: number;
 }
 
+/** How many times a point of a stream was seen (every call to `point`, or every point of `sample`). */
+export interface PointCount {
+  stream: string;
+  appId: number;
+  point: string;
+  count: number;
+}
+
 export interface LiveJoiner {
   point(stream: string, appId: number, smpCnt: number, iter: number, point: string, tNs: bigint): void;
+  /**
+   * A sample whose points the caller already holds together (a subscriber has
+   * T3 and T4 of a frame at once): counts each point and measures every
+   * segment between two of them, without waiting for halves.
+   */
+  sample(stream: string, appId: number, tNs: Readonly<Record<string, bigint>>): void;
   /** Call about once a second: evicts old halves, returns the worst latency per segment in the second that ended. */
   tick(nowMs: number): Array<{ segment: string; stream: string; worstNs: number }>;
   stats(): SegmentStats[];
+  /** Points seen per stream, as recorded (a copy of a packet at the same point counts here, not in the segments). */
+  points(): PointCount[];
   unmatched(): number;
   segments(): SegmentDef[];
 }
@@ -37,6 +53,7 @@ export function createJoiner(points: string[], limitsNs: Record<string, number>,
   const segments = DEFAULT_SEGMENTS.filter((s) => points.includes(s.from) && points.includes(s.to));
   const pending = new Map<string, { t: Map<string, bigint>; bornMs: number }>();
   const stats = new Map<string, SegmentStats>();
+  const seen = new Map<string, PointCount>();
   let unmatched = 0;
   let nowMs = Date.now();
 
@@ -47,8 +64,23 @@ export function createJoiner(points: string[], limitsNs: Record<string, number>,
     return s;
   }
 
+  function countPoint(stream: string, appId: number, point: string): void {
+    const key = `${point}\u0000${stream}`;
+    const c = seen.get(key);
+    if (c) c.count++;
+    else seen.set(key, { stream, appId, point, count: 1 });
+  }
+
+  function measure(stream: string, appId: number, segment: string, ns: number): void {
+    const s = statsFor(stream, appId, segment);
+    record(s.hist, ns);
+    if (s.limitNs !== null && ns > s.limitNs) s.late++;
+    if (ns > s.worstThisSecondNs) s.worstThisSecondNs = ns;
+  }
+
   return {
     point(stream, appId, smpCnt, iter, point, tNs) {
+      countPoint(stream, appId, point);
       if (segments.length === 0) return;
       const key = `${stream}\u0000${iter}\u0000${smpCnt}`;
       let p = pending.get(key);
@@ -58,13 +90,16 @@ export function createJoiner(points: string[], limitsNs: Record<string, number>,
       for (const seg of segments) {
         const a = p.t.get(seg.from), b = p.t.get(seg.to);
         if (a === undefined || b === undefined || (point !== seg.from && point !== seg.to)) continue;
-        const ns = Number(b - a);
-        const s = statsFor(stream, appId, seg.name);
-        record(s.hist, ns);
-        if (s.limitNs !== null && ns > s.limitNs) s.late++;
-        if (ns > s.worstThisSecondNs) s.worstThisSecondNs = ns;
+        measure(stream, appId, seg.name, Number(b - a));
       }
       // complete samples stay until evicted, so that a late copy at a point is still recognised
+    },
+    sample(stream, appId, tNs) {
+      for (const point in tNs) countPoint(stream, appId, point);
+      for (const seg of segments) {
+        const a = tNs[seg.from], b = tNs[seg.to];
+        if (a !== undefined && b !== undefined) measure(stream, appId, seg.name, Number(b - a));
+      }
     },
     tick(ms) {
       nowMs = ms;
@@ -81,6 +116,7 @@ export function createJoiner(points: string[], limitsNs: Record<string, number>,
       return out;
     },
     stats: () => [...stats.values()].sort((a, b) => a.segment.localeCompare(b.segment) || a.appId - b.appId || (a.stream < b.stream ? -1 : 1)),
+    points: () => [...seen.values()].sort((a, b) => a.point.localeCompare(b.point) || a.appId - b.appId || (a.stream < b.stream ? -1 : 1)),
     unmatched: () => unmatched,
     segments: () => segments,
   };

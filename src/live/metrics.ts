@@ -2,18 +2,22 @@
  * Prometheus / OpenMetrics exposition of the live statistics, served on
  * loopback by default: per stream and segment a latency histogram (seconds,
  * buckets 10 µs .. 20 ms), counters of samples and late samples, per stream
- * the missing samples, and the tool's own lost events. Label values come
- * off the wire (svIDs) and are escaped as the exposition format requires.
+ * and point the samples seen, per stream the missing samples, and the tool's
+ * own counters (lost events, kernel drops). Label values come off the wire
+ * (svIDs) and are escaped as the exposition format requires. Served by
+ * `trace --metrics` and `subscribe --metrics` alike.
  */
 import { createServer, type Server } from 'node:http';
 import { SvtraceError } from '../errors.ts';
 import { bucketUpperNs, BUCKETS_PER_DECADE } from './histogram.ts';
-import type { SegmentStats } from './joiner.ts';
+import type { PointCount, SegmentStats } from './joiner.ts';
 
 export interface MetricsSource {
   stats(): SegmentStats[];
   missing(): Map<string, number>;
   counters(): Record<string, number>;
+  /** Samples seen per stream and point (`svtrace_samples_total`); omitted when not given. */
+  samples?(): PointCount[];
 }
 
 /** Bucket edges in ns: 10 µs to 20 ms, 5 per decade, on the histogram's own edges. */
@@ -53,18 +57,22 @@ export function renderMetrics(src: MetricsSource): string {
     if (s.limitNs === null) continue;
     lines.push(`svtrace_late_samples_total{stream="${labelValue(s.stream)}",segment="${s.segment}",limit_us="${s.limitNs / 1000}"} ${s.late}`);
   }
+  if (src.samples) {
+    lines.push('# HELP svtrace_samples_total Samples seen at each point of each stream.', '# TYPE svtrace_samples_total counter');
+    for (const p of src.samples()) lines.push(`svtrace_samples_total{stream="${labelValue(p.stream)}",appid="${p.appId.toString(16).padStart(4, '0')}",point="${labelValue(p.point)}"} ${p.count}`);
+  }
   lines.push('# HELP svtrace_missing_samples_total Samples missing from a stream (smpCnt gaps).', '# TYPE svtrace_missing_samples_total counter');
   for (const [stream, n] of src.missing()) lines.push(`svtrace_missing_samples_total{stream="${labelValue(stream)}"} ${n}`);
-  lines.push('# HELP svtrace_tool_events_total The tool\'s own counters (lost events, unmatched samples).', '# TYPE svtrace_tool_events_total counter');
+  lines.push('# HELP svtrace_tool_events_total The tool\'s own counters (lost events, unmatched samples, kernel drops, undecodable frames).', '# TYPE svtrace_tool_events_total counter');
   for (const [name, n] of Object.entries(src.counters())) lines.push(`svtrace_tool_events_total{kind="${labelValue(name)}"} ${n}`);
   return lines.join('\n') + '\n';
 }
 
-/** Parses HOST:PORT (IPv4, [IPv6] or a name). Binds loopback unless a host is given. */
+/** Parses HOST:PORT (IPv4, [IPv6] or a name). Binds loopback unless a host is given; port 0 takes a free one. */
 export function parseListen(spec: string): { host: string; port: number } {
   const m = /^(?:(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(spec);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port < 1 || port > 65535) {
+  if (!m || port > 65535) {
     throw new SvtraceError('USAGE', `--metrics ${spec} is not HOST:PORT`, { hint: 'e.g. --metrics 127.0.0.1:9464 (loopback) or --metrics 0.0.0.0:9464 to expose it' });
   }
   return { host: (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port };
@@ -81,5 +89,7 @@ export async function serveMetrics(spec: string, src: MetricsSource): Promise<{ 
     server.listen(port, host, () => resolve());
   });
   server.unref();
-  return { server, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`, close: () => new Promise((r) => server.close(() => r())) };
+  const bound = server.address();
+  const actualPort = bound !== null && typeof bound === 'object' ? bound.port : port;
+  return { server, url: `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}/metrics`, close: () => new Promise((r) => { server.close(() => r()); server.closeAllConnections(); }) };
 }

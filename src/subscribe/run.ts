@@ -2,14 +2,17 @@
  * A subscribe run: the addon's receive thread hands over frames with their
  * kernel RX timestamp (T3) and the application time taken in C right after
  * receive (T4); the receiver decodes and checks each stream's sequence; the
- * samples go to a record. Stops after a duration or on the signal (Ctrl-C),
- * after the last batch was taken: nothing received is lost.
+ * samples go to a record and, with `metrics`, to a Prometheus endpoint.
+ * Stops after a duration or on the signal (Ctrl-C), after the last batch was
+ * taken: nothing received is lost.
  */
 import { clockNowNs, openPacketSocket, type RxStats } from '../net/index.ts';
 import { encodeSvId, openRecordWriter, type RecordWriter } from '../record/index.ts';
 import { openCaptureSink, type CaptureSink } from '../pcap/index.ts';
 import { parseStreamFilter } from './filter.ts';
 import { createReceiver, type StreamSummary } from './receiver.ts';
+import { createSubscribeMetrics } from './metrics.ts';
+import { serveMetrics } from '../live/metrics.ts';
 
 export interface SubscribeOptions {
   ifname: string;
@@ -32,6 +35,12 @@ export interface SubscribeOptions {
   fifoPriority?: number;
   /** Pin the receive thread to this CPU. */
   cpu?: number;
+  /** Serve Prometheus metrics on HOST:PORT (loopback unless a host is given; port 0 takes a free one) while receiving. */
+  metrics?: string;
+  /** Limits per segment in µs for the late counters of the metrics (the verdicts' limits_us; Tsub is the one a subscriber measures). */
+  limitsUs?: Record<string, number>;
+  /** Called with the metrics URL once it is served. */
+  onMetrics?: (url: string) => void;
 }
 
 export interface SubscribeProgress {
@@ -59,10 +68,23 @@ export interface SubscribeResult {
 export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult> {
   const filter = parseStreamFilter(o.streams);
   const receiver = createReceiver(filter);
-  const sock = openPacketSocket({ ifname: o.ifname, netns: o.netns, rcvBufBytes: o.rcvBufBytes ?? 32 << 20, timestamping: o.timestamping });
+  let rxStats: RxStats | null = null; // the socket's, live while it receives, the final ones after
+  const live = o.metrics !== undefined
+    ? createSubscribeMetrics(receiver, Object.fromEntries(Object.entries(o.limitsUs ?? { Tsub: 100 }).map(([k, v]) => [k, v * 1000])), () => rxStats ?? sock.stats().rx)
+    : null;
+  // listen before the socket opens: a port in use fails at once, with nothing to undo
+  const metrics = live && o.metrics !== undefined ? await serveMetrics(o.metrics, live.source) : null;
+  let sock: ReturnType<typeof openPacketSocket>;
+  try {
+    sock = openPacketSocket({ ifname: o.ifname, netns: o.netns, rcvBufBytes: o.rcvBufBytes ?? 32 << 20, timestamping: o.timestamping });
+  } catch (e) {
+    await metrics?.close();
+    throw e;
+  }
   let writer: RecordWriter | null = null;
   let pcap: CaptureSink | null = null;
   try {
+    if (metrics) o.onMetrics?.(metrics.url);
     if (o.pcapPath) pcap = await openCaptureSink(o.pcapPath, { format: 'pcapng', interfaceName: o.ifname });
     if (o.recordDir) {
       writer = await openRecordWriter(o.recordDir, {
@@ -77,7 +99,9 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
       const cols = receiver.take(b);
       if (pcap) for (let i = 0; i < b.count; i++) void pcap.write(b.kernelTsNs[i]!, b.frames.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!));
       if (b.count) lastFrameAt = Date.now();
-      if (!writer || cols.length === 0) return;
+      if (cols.length === 0) return;
+      live?.take(cols);
+      if (!writer) return;
       for (let i = svIds.length; i < receiver.streams.length; i++) svIds.push(receiver.streams[i]!.svIdBytes);
       const common = { svIds, stream: cols.stream, appId: cols.appId, smpCnt: cols.smpCnt, iter: cols.iter, length: cols.length };
       writer.appendColumns({ point: 'T3', src: o.timestamping === 'hardware' ? 'hw' : 'kernel', tNs: cols.t3Ns, ...common });
@@ -109,6 +133,7 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
       }
     });
     const rx = await sock.stopReceive();
+    rxStats = rx;
     if (pcap) { await pcap.close(); pcap = null; }
     const c = receiver.counters();
     const streams = receiver.summary();
@@ -124,6 +149,8 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
   } finally {
     if (writer) await writer.close().catch(() => undefined);
     if (pcap) await pcap.close().catch(() => undefined);
+    try { rxStats ??= sock.stats().rx; } catch { /* a broken socket: the metrics keep what they had */ }
     sock.close();
+    await metrics?.close();
   }
 }
