@@ -1,7 +1,7 @@
 /**
  * Prometheus / OpenMetrics exposition of the live statistics, served on
  * loopback by default: per stream and segment a latency histogram (seconds,
- * buckets 10 µs .. 20 ms), counters of samples and late samples, per stream
+ * buckets 10 µs .. 25 ms, 10 per decade), counters of samples and late samples, per stream
  * and point the samples seen, per stream the missing samples, and the tool's
  * own counters (lost events, kernel drops). Label values come off the wire
  * (svIDs) and are escaped as the exposition format requires. Served by
@@ -20,16 +20,31 @@ export interface MetricsSource {
   samples?(): PointCount[];
 }
 
-/** Bucket edges in ns: 10 µs to 20 ms, 5 per decade, on the histogram's own edges. */
+/**
+ * Bucket edges in ns: 10 per decade (26 % apart) on the histogram's own
+ * edges, from 10 µs to the first edge at or above 20 ms (25.1 ms), so that
+ * every latency from 10 µs to 20 ms falls in a finite bucket.
+ */
 const EDGES_NS = (() => {
   const out: number[] = [];
   for (let i = 1; ; i++) {
     const e = bucketUpperNs(i);
-    if (e > 20_000_000 * 1.001) break;
-    if (e >= 10_000 * 0.999 && i % (BUCKETS_PER_DECADE / 5) === 0) out.push(e);
+    if (e < 10_000 * 0.999 || i % (BUCKETS_PER_DECADE / 10) !== 0) continue;
+    out.push(e);
+    if (e >= 20_000_000) break;
   }
   return out;
 })();
+
+/**
+ * The `le` of a bucket edge, in seconds: the whole ns at or below the edge.
+ * Latencies are whole ns, so "≤ le" holds exactly for every sample in the
+ * bucket (a rounded label such as 1.58e-5 for the edge 15 848.9 ns would
+ * count samples of 15 801..15 848 ns as ≤ 15.8 µs).
+ */
+function leLabel(edgeNs: number): string {
+  return String(Math.floor(edgeNs + 1e-6) / 1e9);
+}
 
 /** Escapes a label value: backslash, double quote and newline. */
 export function labelValue(s: string): string {
@@ -46,7 +61,7 @@ export function renderMetrics(src: MetricsSource): string {
     let bucket = 1;
     for (const edge of EDGES_NS) {
       while (bucket < h.counts.length - 1 && bucketUpperNs(bucket) <= edge * 1.0001) cum += h.counts[bucket++]!;
-      lines.push(`svtrace_latency_seconds_bucket{${labels},le="${Number((edge / 1e9).toPrecision(3))}"} ${cum}`);
+      lines.push(`svtrace_latency_seconds_bucket{${labels},le="${leLabel(edge)}"} ${cum}`);
     }
     lines.push(`svtrace_latency_seconds_bucket{${labels},le="+Inf"} ${h.count}`);
     lines.push(`svtrace_latency_seconds_sum{${labels}} ${h.sum / 1e9}`);
