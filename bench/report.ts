@@ -192,6 +192,7 @@ export async function benchReport(args: string[]): Promise<void> {
     const seapath = full.result.segments.find((s) => s.segment === 'Tseapath')!.all;
     console.log(`svtrace report, ${samples} samples: ${full.t.seconds.toFixed(1)} s wall (${full.t.cpuSeconds} CPU-s, ${full.t.load}), peak RSS ${mb(full.t.maxRssKb)} (targets ≤ 30 s, ≤ 1024 MB); ` +
       `Tseapath mean ${(seapath.meanNs! / 1000).toFixed(1)} µs, max ${(seapath.maxNs! / 1000).toFixed(0)} µs, ${seapath.above.find((a) => a.thresholdUs === 200)?.count} over 200 µs`);
+    console.log(`  phases: ${Object.entries(full.result.phaseMs ?? {}).map(([p, ms]) => `${p} ${(ms / 1000).toFixed(1)} s`).join(', ')}`);
     if (pandasSamples <= 0) return;
     const sub = runs.at(-1)!;
     const ours = sub === runs[0] ? full : await timeReport(sub.dir, join(dir, 'report-sub'));

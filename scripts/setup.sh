@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Installs everything svtrace and its tests need on Debian 12, and is quick
+# Installs everything svtrace (and, with --tests, its tests) needs on Debian 12, and is quick
 # when it is all already there: Debian packages (as root), npm dependencies,
 # the native addon (node-gyp, at `npm ci`) and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(bpftrace tshark tcpreplay tcpdump openvswitch-switch iproute2 python3-pandas fonts-dejavu-core)
+# --tests: also what only the tests use (headless Chromium opens report.html).
+if [ "${1:-}" = "--tests" ]; then packages+=(chromium); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -17,7 +17,7 @@ import { exactPercentiles, type PercentileTarget } from './percentiles.ts';
 import { fineMoments, longestLateRuns, perSecondMax, worstSamples, type FineMoments, type Moments, type SegmentColumns } from './stats.ts';
 import {
   DEFAULT_SEGMENTS, DEFAULT_THRESHOLDS_US, PERCENTILES, percentileKey,
-  type AnalysisResult, type AnalysisWarning, type AnalyzeOptions, type LateRun, type LatencyStats, type SegmentDef, type SegmentResult, type StreamResult,
+  type AnalysisResult, type AnalysisWarning, type AnalyzeOptions, type AnalyzeProgress, type LateRun, type LatencyStats, type SegmentDef, type SegmentResult, type StreamResult,
 } from './types.ts';
 import { DEFAULT_VERDICTS, evaluateVerdicts, lateLimitUs, verdictRules, type VerdictRule } from './verdicts.ts';
 
@@ -60,7 +60,18 @@ export async function analyzeRecords(paths: readonly string[], options: AnalyzeO
   const defs = segmentDefs(options.segments);
   const verdictCfg = options.verdicts ?? DEFAULT_VERDICTS;
   const rules = verdictRules(verdictCfg, defs.map((d) => d.name));
-  const progress = options.onProgress ?? (() => {});
+  const userProgress = options.onProgress ?? (() => {});
+  const phaseMs: Record<string, number> = {};
+  let phase = '', phaseStart = performance.now();
+  const progress = (p: AnalyzeProgress) => {
+    if (p.phase !== phase) {
+      const now = performance.now();
+      if (phase) phaseMs[phase] = Math.round(now - phaseStart);
+      phase = p.phase;
+      phaseStart = now;
+    }
+    userProgress(p);
+  };
   const dirs = await resolveRecordDirs(paths);
   const db = await openWorkDb(options);
   try {
@@ -107,7 +118,8 @@ export async function analyzeRecords(paths: readonly string[], options: AnalyzeO
     for (const e of extraP) if (e.seg !== undefined) targets.push({ seg: e.seg, stream: -1, p: e.p });
     const pct = await exactPercentiles(c, segs, targets, hist);
 
-    return assemble({ disc, mode, plan, points, segs, rules, fine, seconds, worst, lateBySeg, pct, windows, baseThresholdsUs, allThresholdsUs, verdictCfg, started });
+    phaseMs[phase] = Math.round(performance.now() - phaseStart);
+    return assemble({ disc, mode, plan, points, segs, rules, fine, seconds, worst, lateBySeg, pct, windows, baseThresholdsUs, allThresholdsUs, verdictCfg, started, phaseMs });
   } finally {
     await db.close();
   }
@@ -130,6 +142,7 @@ interface Parts {
   allThresholdsUs: number[];
   verdictCfg: NonNullable<AnalyzeOptions['verdicts']>;
   started: number;
+  phaseMs: Record<string, number>;
 }
 
 function assemble(x: Parts): AnalysisResult {
@@ -237,5 +250,6 @@ function assemble(x: Parts): AnalysisResult {
     passed: verdicts.every((v) => v.status !== 'fail'),
     warnings,
     elapsedMs: Math.round(performance.now() - x.started),
+    phaseMs: x.phaseMs,
   };
 }

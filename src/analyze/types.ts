@@ -245,4 +245,6 @@ export interface AnalysisResult {
   passed: boolean;
   warnings: AnalysisWarning[];
   elapsedMs: number;
+  /** Where the time went: ms spent in each phase (discover, join, statistics, percentiles). */
+  phaseMs: Record<string, number>;
 }

@@ -41,14 +41,26 @@ function parseSegment(spec: string): SegmentDef {
   return { name: m[1]!, from: m[2]!, to: m[3]! };
 }
 
-/** Flags + config → analysis options (config: verdicts.limits_us, verdicts.max_missing). */
+/**
+ * Flags + config → analysis options. Config: verdicts.limits_us,
+ * verdicts.max_missing, verdicts.at and report.segments; --verdict-at
+ * overrides verdicts.at, --segment adds to (or redefines by name) the
+ * config's segments.
+ */
 export function analysisOptions(flags: AnalysisFlags, io: CliIo, label = ''): AnalyzeOptions {
   const cfg = loadConfig(flags.config, {});
   let at: 'max' | PercentileKey | undefined;
-  if (flags.verdictAt !== undefined && flags.verdictAt !== 'max') {
-    parsePercentile(flags.verdictAt);
-    at = flags.verdictAt as PercentileKey;
+  const atSpec = flags.verdictAt ?? cfg.verdicts.at;
+  if (atSpec !== 'max') {
+    parsePercentile(atSpec);
+    at = atSpec as PercentileKey;
   }
+  const fromConfig: SegmentDef[] = Object.entries(cfg.report.segments).map(([name, spec]) => {
+    const [from, to] = spec.split(':') as [string, string];
+    return { name, from, to };
+  });
+  const fromFlags = (flags.segment ?? []).map(parseSegment);
+  const flagNames = new Set(fromFlags.map((s) => s.name));
   let threads: number | undefined;
   if (flags.threads !== undefined) {
     threads = Number(flags.threads);
@@ -56,7 +68,7 @@ export function analysisOptions(flags: AnalysisFlags, io: CliIo, label = ''): An
   }
   return {
     join: flags.join,
-    segments: (flags.segment ?? []).map(parseSegment),
+    segments: [...fromConfig.filter((s) => !flagNames.has(s.name)), ...fromFlags],
     verdicts: { limitsUs: cfg.verdicts.limits_us, maxMissing: cfg.verdicts.max_missing, at },
     tmpDir: flags.tmpDir,
     threads,
@@ -75,7 +87,7 @@ function progressLine(io: CliIo, label: string): (p: AnalyzeProgress) => void {
 
 export function addAnalysisOptions(cmd: Command): Command {
   return cmd
-    .option('--config <file>', 'config file (TOML): [verdicts] limits_us, max_missing')
+    .option('--config <file>', 'config file (TOML): [verdicts] limits_us, max_missing, at; [report] segments')
     .addOption(new Option('--join <mode>', 'match points by sample time (any records, synchronised clocks) or by the recorder\'s iter (one record)').choices(['time', 'iter']).default('time'))
     .option('--segment <NAME=FROM:TO>', 'measure a custom segment too (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
     .option('--verdict-at <stat>', 'what a plain limit applies to: max (default) or a percentile such as p99.99')

@@ -74,6 +74,16 @@ export const verdictsSchema = z.object({
   /** Limits in µs per segment (Ttot, Thyp, Tsub, ... or a custom name). */
   limits_us: z.record(z.string().regex(/^[A-Za-z0-9_]{1,32}$/), z.number().positive()).default({ Ttot: 200, Thyp: 100, Tsub: 100 }),
   max_missing: z.number().int().min(0).default(0),
+  /** What a plain limit (a key naming a segment) applies to: "max" (every sample) or a percentile such as "p99.99". */
+  at: z.string().regex(/^(max|p\d{1,3}(\.\d{1,6})?)$/, 'write "max" or a percentile such as "p99.99"').default('max'),
+}).strict();
+
+export const reportSchema = z.object({
+  /** Custom segments measured beside Tnet..Ttot: NAME = "FROM:TO", e.g. Tovs = "T1:T2". */
+  segments: z.record(
+    z.string().regex(/^[A-Za-z0-9_]{1,32}$/, 'a segment name is letters, digits and _'),
+    z.string().regex(/^[A-Za-z0-9_]{1,16}:[A-Za-z0-9_]{1,16}$/, 'write "FROM:TO" with two point names, e.g. "T1:T2"'),
+  ).default({}),
 }).strict();
 
 export const configSchema = z.object({
@@ -81,6 +91,7 @@ export const configSchema = z.object({
   publish: publishSchema.default(() => publishSchema.parse({})),
   subscribe: subscribeSchema.default(() => subscribeSchema.parse({})),
   verdicts: verdictsSchema.default(() => verdictsSchema.parse({})),
+  report: reportSchema.default(() => reportSchema.parse({})),
   /** Sections owned by other commands (trace, lab) are validated there. */
   trace: z.record(z.string(), z.unknown()).optional(),
   lab: z.record(z.string(), z.unknown()).optional(),

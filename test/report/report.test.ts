@@ -113,6 +113,30 @@ test('verdicts set the exit code: 0 pass, 1 fail, 2 usage or input error', async
   assert.equal(json.progress, '', 'no progress when stderr is not a terminal');
 });
 
+test('the config file sets what plain limits apply to and adds custom segments; flags override it', async () => {
+  const run = await makeRun('cfg', 60, 4);
+  const cfg = config('cfg.toml', '[verdicts]\nlimits_us = { Tsub = 50, Tapp = 50 }\nat = "p99.9"\n\n[report]\nsegments = { Tapp = "T3:T4" }\n');
+  const viaConfig = await cli(['report', run, '--out', join(dir, 'out-cfg'), '--config', cfg, '--json']);
+  assert.equal(viaConfig.code, 0, viaConfig.out); // p99.9 is below 50 µs for both
+  const parsed = JSON.parse(viaConfig.out);
+  const tapp = parsed.segments.find((s: { segment: string }) => s.segment === 'Tapp');
+  const tsub = parsed.segments.find((s: { segment: string }) => s.segment === 'Tsub');
+  assert.ok(tapp, 'the config\'s custom segment is measured');
+  assert.equal(tapp.all.count, tsub.all.count);
+  assert.equal(tapp.all.maxNs, tsub.all.maxNs);
+  // The flag wins over the config: at max, the 60 µs spikes fail both limits.
+  const viaFlag = await cli(['report', run, '--out', join(dir, 'out-cfg-max'), '--config', cfg, '--verdict-at', 'max']);
+  assert.equal(viaFlag.code, 1, viaFlag.out);
+  assert.match(viaFlag.out, /Tapp max ≤ 50 µs +60\.0 µs +FAIL/);
+  // Bad config values are usage errors that name the key.
+  const badAt = await cli(['report', run, '--out', join(dir, 'x'), '--config', config('bad-at.toml', '[verdicts]\nat = "99th"\n')]);
+  assert.equal(badAt.code, 2);
+  assert.match(badAt.out, /verdicts\.at/);
+  const badSeg = await cli(['report', run, '--out', join(dir, 'x'), '--config', config('bad-seg.toml', '[report]\nsegments = { Tx = "T1-T2" }\n')]);
+  assert.equal(badSeg.code, 2);
+  assert.match(badSeg.out, /report\.segments/);
+});
+
 test('a hostile svID, host and runId cannot inject anything; the page is self-contained; PNGs are valid', async () => {
   const run = await makeRun('evil', 900, 2);
   const out = join(dir, 'out-evil');
