@@ -18,11 +18,33 @@ import { SvtraceError } from '../errors.ts';
 import { action } from './run.ts';
 import { collect } from './parse.ts';
 import { groupDigits, printable, renderTable } from '../util/text.ts';
+import { join } from 'node:path';
+import { createExplainer, type Explainer, type ExplainRunResult } from '../explain/run.ts';
+import { validateCpus } from '../explain/recorder.ts';
+import { explainJson, renderExplainSummary } from '../explain/render.ts';
+import { EXPLAIN_DIR, writeExplainDir } from '../explain/files.ts';
 
 interface Flags {
   config?: string; machine?: string; lab?: string | boolean; ingress?: string; vmPort?: string; vmIf?: string;
   subscriberComm?: string; subscriberPid?: string[]; stream: string[]; record?: string; live?: boolean; metrics?: string;
   printProgram?: boolean; duration?: string; json?: boolean;
+  explain?: boolean; explainThresholdUs?: string; explainWindowS?: string; explainCpus?: string; explainWorst?: string;
+}
+
+/** The --explain flags, checked before anything starts. */
+export function explainFlags(f: Flags, role: string | undefined, limitsUs: Record<string, number>): { segment: { name: string; from: string; to: string }; thresholdNs: number; windowS: number; worst: number; cpus?: number[] } {
+  const segment = role === 'vm' ? { name: 'Tsub', from: 'T3', to: 'T4' } : { name: 'Thyp', from: 'T1', to: 'T2' };
+  const num = (v: string | undefined, flag: string, dflt: number, ok: (n: number) => boolean, example: string) => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new SvtraceError('USAGE', `${flag} ${printable(v)} is not valid`, { hint: `e.g. ${flag} ${example}` });
+    return n;
+  };
+  const thresholdUs = num(f.explainThresholdUs, '--explain-threshold-us', limitsUs[segment.name] ?? 100, (n) => n > 0, '100');
+  const windowS = num(f.explainWindowS, '--explain-window-s', 2, (n) => n > 0 && n <= 60, '2');
+  const worst = num(f.explainWorst, '--explain-worst', 5, (n) => Number.isInteger(n) && n >= 0 && n <= 100, '5');
+  const cpus = f.explainCpus === undefined ? undefined : validateCpus(f.explainCpus.split(',').map((c) => (c.trim() === '' ? NaN : Number(c))));
+  return { segment, thresholdNs: thresholdUs * 1000, windowS, worst, ...(cpus ? { cpus } : {}) };
 }
 
 /** "eth1" or "svtvm0@svt-vm" (interface in a named network namespace). */
@@ -85,7 +107,12 @@ export function register(program: Command): void {
     .option('--print-program', 'print the generated bpftrace program to stderr')
     .option('-d, --duration <s>', 'stop after this many seconds (default: Ctrl-C)')
     .option('--json', 'print the summary as JSON')
-    .addHelpText('after', '\nExamples:\n  svtrace trace --machine hypervisor --ingress ens1f0 --vm-port vnet3 --record runs/hyp --live\n  svtrace trace --machine vm --vm-if ens3 --subscriber-comm protection --record runs/vm\n  svtrace trace --lab --live')
+    .option('--explain', 'run the flight recorder (scheduling, interrupts) beside the points and explain every late sample; with --record, writes DIR/explain/')
+    .option('--explain-threshold-us <us>', 'explain samples slower than this (default: the segment\'s limit, Thyp or Tsub, 100 µs)')
+    .option('--explain-window-s <s>', 'seconds of recorder history kept per CPU (default 2)')
+    .option('--explain-cpus <list>', 'record only these CPUs (e.g. 1,3; default all)')
+    .option('--explain-worst <n>', 'Chrome/Perfetto traces for this many worst samples (default 5)')
+    .addHelpText('after', '\nExamples:\n  svtrace trace --machine hypervisor --ingress ens1f0 --vm-port vnet3 --record runs/hyp --live\n  svtrace trace --lab --duration 20 --record runs/hyp --explain\n  svtrace trace --machine vm --vm-if ens3 --subscriber-comm protection --record runs/vm\n  svtrace trace --lab --live')
     .action(action(async (f: Flags) => runTraceCommand(f)));
 }
 
@@ -94,6 +121,8 @@ async function runTraceCommand(f: Flags): Promise<number> {
   const durationS = f.duration === undefined ? Infinity : Number(f.duration);
   if (!(durationS > 0)) throw new SvtraceError('USAGE', `--duration ${f.duration} is not a positive number of seconds`, { hint: 'e.g. -d 60' });
   const points = trace.role === 'hypervisor' ? ['T1', 'T2'] : ['T3', 'T4'];
+  const explainOpts = f.explain ? explainFlags(f, trace.role, limitsUs) : null;
+  const explainDir = f.record ? join(f.record, EXPLAIN_DIR) : null;
   const limitsNs = Object.fromEntries(Object.entries(limitsUs).map(([k, v]) => [k, v * 1000]));
   const joiner = createJoiner(points, limitsNs);
   const sequences = new Map<string, SequenceState>();
@@ -102,8 +131,10 @@ async function runTraceCommand(f: Flags): Promise<number> {
   const warnings: string[] = [];
   let events = 0;
 
+  const explainer: Explainer | null = explainOpts ? createExplainer({ ...explainOpts, log: (l) => process.stderr.write(`svtrace: explain: ${printable(l)}\n`) }) : null;
   const onPoint = (e: PointEvent) => {
     events++;
+    explainer?.onPoint(e);
     writer?.append(e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, 'bpf', e.cpu);
     joiner.point(e.svId, e.appId, e.smpCnt, e.iter, e.point, e.tNs);
     if (e.point === firstPoint) {
@@ -128,6 +159,18 @@ async function runTraceCommand(f: Flags): Promise<number> {
   }
   const metrics = f.metrics ? await serveMetrics(f.metrics, { stats: () => joiner.stats(), missing, counters: () => ({ events, unmatched: joiner.unmatched(), warnings: warnings.length }) }) : null;
   if (metrics) process.stderr.write(`svtrace: metrics on ${metrics.url}\n`);
+  // after the point tracer (learning layouts does not compete with it) and its record, so no point waits for either
+  if (explainer && explainOpts) {
+    try {
+      await explainer.attach();
+    } catch (e) {
+      await session.stop().catch(() => undefined);
+      await metrics?.close();
+      await writer?.close().catch(() => undefined);
+      throw e;
+    }
+    process.stderr.write(`svtrace: flight recorder attached (bpftrace pid ${explainer.recorderPid()}); explaining ${explainOpts.segment.name} over ${groupDigits(explainOpts.thresholdNs / 1000)} µs${explainDir ? ` into ${explainDir}` : ' (no --record: the explanations are printed only)'}\n`);
+  }
 
   const t0 = Date.now();
   const worstLines: string[] = [];
@@ -147,17 +190,31 @@ async function runTraceCommand(f: Flags): Promise<number> {
     if (Date.now() - t0 >= durationS * 1000) void session.stop();
   }, 1000);
   let summary: TraceSummary;
+  let explained: ExplainRunResult | null = null;
   try {
     summary = await session.done;
+    if (explainer) {
+      process.stderr.write('svtrace: explain: letting the flight recorder catch up, then explaining the late samples\n');
+      explained = await explainer.finish(summary);
+    }
   } finally {
     clearInterval(timer);
     await metrics?.close();
+    if (explainer && !explained) await explainer.abort().catch(() => undefined);
   }
   if (writer) {
-    await writer.close({ stoppedNs: clockNowNs(), counters: { events, lostEvents: summary.lostEvents, lostLines: summary.lostLines, unknownFrames: summary.points.reduce((n, p) => n + p.unknown, 0), missing: [...missing().values()].reduce((a, b) => a + b, 0) } });
+    const rec = explained?.recorder;
+    await writer.close({ stoppedNs: clockNowNs(), counters: {
+      events, lostEvents: summary.lostEvents, lostLines: summary.lostLines, unknownFrames: summary.points.reduce((n, p) => n + p.unknown, 0), missing: [...missing().values()].reduce((a, b) => a + b, 0),
+      ...(rec ? { recorderEvents: rec.events, recorderLostEvents: rec.lostEvents, recorderLostLines: rec.lostLines, recorderRingOverflowed: rec.ringOverflowed } : {}),
+    } });
+  }
+  if (explained && explainDir && explainOpts) {
+    const w = writeExplainDir(explainDir, explained, { windowS: explainOpts.windowS });
+    process.stderr.write(`svtrace: explain: wrote ${w.json} and ${w.traces.length} Chrome trace(s) (open them in https://ui.perfetto.dev)\n`);
   }
   if (f.json) {
-    process.stdout.write(JSON.stringify({ summary, stats: joiner.stats().map((s) => ({ segment: s.segment, svId: s.stream, appId: s.appId, count: s.hist.count, minNs: s.hist.min, maxNs: s.hist.max, meanNs: s.hist.count ? s.hist.sum / s.hist.count : null, late: s.late, limitNs: s.limitNs })), missing: Object.fromEntries(missing()), warnings }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
+    process.stdout.write(JSON.stringify({ summary, ...(explained ? { explain: explainJson(explained) } : {}), stats: joiner.stats().map((s) => ({ segment: s.segment, svId: s.stream, appId: s.appId, count: s.hist.count, minNs: s.hist.min, maxNs: s.hist.max, meanNs: s.hist.count ? s.hist.sum / s.hist.count : null, late: s.late, limitNs: s.limitNs })), missing: Object.fromEntries(missing()), warnings }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
   } else {
     process.stdout.write(renderTable(['point', 'probes', 'frames', 'kernel frames', 'ASDU events', 'unknown frames'], summary.points.map((p) => [p.name, p.probes.join(', '), groupDigits(p.frames), p.kernelFrames === null ? '-' : groupDigits(p.kernelFrames), groupDigits(p.events), groupDigits(p.unknown)]), new Set([2, 3, 4, 5])));
     process.stdout.write(renderTable(['segment', 'svID', 'samples', 'min µs', 'mean', 'max', 'late', 'missing'], joiner.stats().map((s) => [
@@ -165,7 +222,8 @@ async function runTraceCommand(f: Flags): Promise<number> {
       s.limitNs === null ? '-' : `${groupDigits(s.late)} > ${formatUs(s.limitNs)}`, groupDigits(missing().get(s.stream) ?? 0),
     ]), new Set([2, 3, 4, 5, 7])));
     process.stdout.write(`lost events ${summary.lostEvents}, lines lost ${summary.lostLines}, map full ${summary.mapFullWarnings}, unmatched samples ${joiner.unmatched()}\n`);
-    if (f.record) process.stdout.write(`record: ${f.record}\n`);
+    if (explained) process.stdout.write(`\n${renderExplainSummary(explained, explainOpts?.worst ?? 5)}`);
+    if (f.record) process.stdout.write(`record: ${f.record}${explained ? `, explanations in ${explainDir}` : ''}\n`);
   }
   return 0;
 }

@@ -158,8 +158,10 @@ export function explainSample(s: LateSample, eventsIn: readonly RecorderEvent[],
   let waiter: Explanation['waiter'] = at.taskAt ? { ...at.taskAt, cpu: s.to.cpu } : null;
   if (o.waiterPid !== undefined) waiter = { pid: o.waiterPid, comm: comms.get(o.waiterPid) ?? waiter?.comm ?? '?', prio: waiter?.prio ?? 120, cpu: s.to.cpu };
   if (!waiter) return unknown(s, excessNs, `no context switch on CPU ${s.to.cpu} in the window tells which task sent ${s.to.point}`);
-  if (o.waiterPid === undefined && at.inSoftirq && waiter.pid !== 0 && !waiter.comm.startsWith('ksoftirqd/')) {
-    return unknown(s, excessNs, `${s.to.point} fired in a softirq on CPU ${s.to.cpu} on top of ${taskLabel(waiter)}: no thread carried the frame to wait on`, waiter);
+  if (o.waiterPid === undefined && at.inSoftirq && !waiter.comm.startsWith('ksoftirqd/')) {
+    // no thread carried the frame (a Linux bridge forwards in softirq): what the softirq run did between the points
+    const reason = `${s.to.point} fired in a softirq on CPU ${s.to.cpu} on top of ${waiter.pid === 0 ? `the idle task` : taskLabel(waiter)}: no thread carried the frame to wait on`;
+    return inSoftirqRun(s, events, excessNs, waiter, reason);
   }
   if (waiter.pid === 0) return unknown(s, excessNs, `${s.to.point} fired while CPU ${s.to.cpu} was idle (interrupt context): no thread carried the frame to wait on`, waiter);
   const b = bucketize(events, waiter.pid, t1, t2);
@@ -187,6 +189,65 @@ export function explainSample(s: LateSample, eventsIn: readonly RecorderEvent[],
     svId: s.svId, smpCnt: s.smpCnt, iter: s.iter, segment: s.segment, from: s.from, to: s.to, latencyNs: s.latencyNs, normalNs: s.normalNs, excessNs,
     waiter, waitedNs, causes, primary: top,
     text: `${head}: ${who}, ${describe(top)}${also.length ? `; also ${also.map(describe).join('; ')}` : ''}`,
+  };
+}
+
+/** The softirq run on `cpu` that holds `t2`, and the hard-IRQ time inside it from `from` on. */
+function softirqRunAt(events: readonly RecorderEvent[], cpu: number, from: bigint, t2: bigint): { vec: number; entry: bigint; irqNs: number } | null {
+  let run: { vec: number; entry: bigint } | null = null;
+  for (const e of events) {
+    if (e.cpu !== cpu) continue;
+    if (e.tMonoNs > t2) break;
+    if (e.kind === 'softirq-entry') run = { vec: e.vec, entry: e.tMonoNs };
+    else if (e.kind === 'softirq-exit') run = null;
+  }
+  if (!run) return null;
+  const lo = run.entry > from ? run.entry : from;
+  let irqNs = 0, irqAt: bigint | null = null;
+  for (const e of events) {
+    if (e.cpu !== cpu) continue;
+    if (e.tMonoNs > t2) break;
+    if (e.kind === 'irq-entry') irqAt = e.tMonoNs;
+    else if (e.kind === 'irq-exit' && irqAt !== null) {
+      const a = irqAt > lo ? irqAt : lo;
+      if (e.tMonoNs > a) irqNs += Number(e.tMonoNs - a);
+      irqAt = null;
+    }
+  }
+  if (irqAt !== null && t2 > (irqAt > lo ? irqAt : lo)) irqNs += Number(t2 - (irqAt > lo ? irqAt : lo));
+  return { ...run, irqNs };
+}
+
+/**
+ * The second point fired inside a softirq run (no thread to wait on): when
+ * that run began before or near the first point, the time between the
+ * points was spent in it (its own work, hard IRQs on top); otherwise unknown.
+ */
+function inSoftirqRun(s: LateSample, events: readonly RecorderEvent[], excessNs: number, waiter: NonNullable<Explanation['waiter']>, reason: string): Explanation {
+  const t1 = s.from.tMonoNs, t2 = s.to.tMonoNs;
+  const run = softirqRunAt(events, s.to.cpu, t1, t2);
+  if (!run) return unknown(s, excessNs, reason, waiter);
+  const inside = Number(t2 - (run.entry > t1 ? run.entry : t1));
+  const name = softirqName(run.vec);
+  const causes: Cause[] = [];
+  const softNs = inside - run.irqNs;
+  if (softNs > 0) causes.push({ kind: 'softirq', delayNs: softNs, directNs: Number(t2 - run.entry), cpu: s.to.cpu, source: name, key: `softirq ${name}` });
+  if (run.irqNs > 0) causes.push({ kind: 'irq', delayNs: run.irqNs, directNs: run.irqNs, cpu: s.to.cpu, source: 'hard IRQs', key: 'irq (in softirq)' });
+  causes.sort((a, b) => b.delayNs - a.delayNs);
+  const top = causes[0];
+  if (!top || top.delayNs * 2 < excessNs) {
+    const ex = unknown(s, excessNs, `${reason}; the softirq run holding it began ${us(Number(t2 - run.entry))} before it`, waiter);
+    return { ...ex, causes };
+  }
+  const head = `${s.segment} ${us(s.latencyNs)} (normal ${us(s.normalNs)})`;
+  const on = waiter.pid === 0 ? 'an idle CPU' : taskLabel(waiter);
+  const where = run.entry <= t1 && s.from.cpu === s.to.cpu
+    ? `${s.from.point} and ${s.to.point} in one softirq ${name} run on CPU ${s.to.cpu} (on top of ${on}), which had run ${us(Number(t2 - run.entry))} by then`
+    : `${s.to.point} in a softirq ${name} run on CPU ${s.to.cpu} (on top of ${on}) that began ${run.entry > t1 ? `${us(Number(run.entry - t1))} after` : `${us(Number(t1 - run.entry))} before`} ${s.from.point}`;
+  const text = `${head}: ${where}: softirq ${name} took ${us(softNs)} between the points${run.irqNs > 0 ? `, hard IRQs ${us(run.irqNs)}` : ''} (what it did inside is not recorded: frames queued ahead, or the CPU itself was held up)`;
+  return {
+    svId: s.svId, smpCnt: s.smpCnt, iter: s.iter, segment: s.segment, from: s.from, to: s.to, latencyNs: s.latencyNs, normalNs: s.normalNs, excessNs,
+    waiter, waitedNs: 0, causes, primary: top, text,
   };
 }
 

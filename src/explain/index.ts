@@ -15,5 +15,9 @@ export {
   type LateSample, type SamplePoint, type Cause, type CauseKind, type CauseRow, type Explanation, type ExplainOptions, type SchedPolicy,
 } from './explain.ts';
 export { exportChromeTrace, SAMPLES_PID, type ChromeEvent, type ChromeTrace, type TraceWindow, type MarkedSample } from './chrome.ts';
-export { runExplain, readPolicy, type ExplainRunOptions, type ExplainRunResult, type WorstSample } from './run.ts';
+export { runExplain, createExplainer, readPolicy, type Explainer, type ExplainerOptions, type ExplainRunOptions, type ExplainRunResult, type WorstSample, type NormalSample } from './run.ts';
+export {
+  writeExplainDir, readExplainDir, EXPLAIN_DIR, EXPLANATIONS_FILE,
+  type StoredExplanations, type StoredExplanation, type StoredNormal, type StoredPoint, type LoadedExplanations, type LoadedWorst,
+} from './files.ts';
 export { renderExplainSummary, explainJson } from './render.ts';

@@ -3,19 +3,21 @@
  * recorder side by side; every sample whose segment passes the threshold is
  * explained from the recorder's events around it, once the recorder has
  * caught up past it. One plain result object; printing lives elsewhere.
+ *
+ * Two entries: runExplain (its own tracer, for `svtrace explain`) and
+ * createExplainer (fed by a tracer someone else runs: `svtrace trace
+ * --explain`, the demo). Both are the same code.
  */
 import { readFileSync } from 'node:fs';
 import { startTrace, type PointEvent, type TraceConfig, type TraceSummary } from '../trace/index.ts';
 import { ringCoverage, ringSlice, type RecorderEvent } from './events.ts';
-import { aggregateCauses, explainSample, type CauseRow, type Explanation, type LateSample, type SchedPolicy } from './explain.ts';
+import { aggregateCauses, explainSample, type CauseRow, type Explanation, type LateSample, type SamplePoint, type SchedPolicy } from './explain.ts';
 import { exportChromeTrace, type ChromeTrace } from './chrome.ts';
 import { startRecorder, type Recorder, type RecorderStats } from './recorder.ts';
 
-export interface ExplainRunOptions {
-  trace: TraceConfig;
+export interface ExplainerOptions {
   /** Samples whose segment takes longer are explained. */
   thresholdNs: number;
-  durationS: number;
   /** Segment between two points (default Thyp = T1 → T2). */
   segment?: { name: string; from: string; to: string };
   /** Run the recorder (default true; false measures the tracer alone, for the observer effect). */
@@ -24,9 +26,6 @@ export interface ExplainRunOptions {
   windowS?: number;
   /** Chrome traces for this many worst samples (default 5). */
   worst?: number;
-  /** Called once both tracers are attached (start traffic here). */
-  onReady?: () => void | Promise<void>;
-  signal?: AbortSignal;
   log?: (line: string) => void;
   /** At the end, wait up to this long for the recorder's output to catch up past the last late sample (default 20 s). */
   drainS?: number;
@@ -34,7 +33,18 @@ export interface ExplainRunOptions {
   onRecorderEvent?: (e: RecorderEvent) => void;
 }
 
-export interface WorstSample { explanation: Explanation; chrome: ChromeTrace }
+export interface ExplainRunOptions extends ExplainerOptions {
+  trace: TraceConfig;
+  durationS: number;
+  /** Called once both tracers are attached (start traffic here). */
+  onReady?: () => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+/** A sample of normal latency near a late one, with its own window: what the path looks like when all is well. */
+export interface NormalSample { svId: string; smpCnt: number; iter: number; segment: string; latencyNs: number; from: SamplePoint; to: SamplePoint; chrome: ChromeTrace }
+
+export interface WorstSample { explanation: Explanation; chrome: ChromeTrace; normal?: NormalSample }
 
 export interface ExplainRunResult {
   segment: string;
@@ -56,6 +66,21 @@ export interface ExplainRunResult {
   recorder: RecorderStats | null;
   trace: TraceSummary;
   warnings: string[];
+}
+
+/** Explains the samples of a tracer it is fed: onPoint from the tracer's handler, attach() once the tracer runs, finish() after it stopped. */
+export interface Explainer {
+  onPoint(e: PointEvent): void;
+  /** Starts the flight recorder (after the tracer, so learning layouts does not compete with it). */
+  attach(): Promise<void>;
+  /** The recorder's bpftrace pid, once attached. */
+  recorderPid(): number | undefined;
+  /** After the tracer has stopped: lets the recorder catch up, stops it, explains what is left. */
+  finish(trace: TraceSummary): Promise<ExplainRunResult>;
+  /** Stops the recorder without a result (on failure). */
+  abort(): Promise<void>;
+  /** A warning of the tracer, kept in the result's warnings. */
+  warn(message: string): void;
 }
 
 const POLICY = ['SCHED_OTHER', 'SCHED_FIFO', 'SCHED_RR', 'SCHED_BATCH', 'SCHED_ISO', 'SCHED_IDLE', 'SCHED_DEADLINE'];
@@ -98,8 +123,12 @@ async function drain(recorder: Recorder, pending: readonly LateSample[], maxS: n
 
 const MAX_PAIR_NS = 2_000_000_000n;
 const LOOKBACK_NS = 10_000_000n, LOOKAHEAD_NS = 2_000_000n, SETTLE_NS = 30_000_000n;
+/** Recent samples of normal latency kept as candidates for the comparison beside a worst sample. */
+const NORMAL_KEEP = 512;
 
-export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult> {
+type Pair = { svId: string; smpCnt: number; iter: number; latencyNs: number; from: SamplePoint; to: SamplePoint };
+
+export function createExplainer(o: ExplainerOptions): Explainer {
   const seg = o.segment ?? { name: 'Thyp', from: 'T1', to: 'T2' };
   const log = o.log ?? (() => undefined);
   const warnings: string[] = [];
@@ -112,13 +141,41 @@ export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult
   const pending: LateSample[] = [];
   const explanations: Explanation[] = [];
   const worst: WorstSample[] = [];
+  const recentNormal: Pair[] = [];
   let late = 0, unpaired = 0, mismatched = 0;
-
   let recorder: Recorder | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let cachedNormal = { at: -1, ns: 0 };
+
   const normalNs = () => {
-    const recent = latencies.slice(-20_000).sort((a, b) => a - b);
-    return percentile(recent, 0.5) ?? 0;
+    // the median of the last 20 000 samples, recomputed every 1 000 new ones
+    if (cachedNormal.at < 0 || latencies.length - cachedNormal.at >= 1000) {
+      const recent = latencies.slice(-20_000).sort((a, b) => a - b);
+      cachedNormal = { at: latencies.length, ns: percentile(recent, 0.5) ?? 0 };
+    }
+    return cachedNormal.ns;
   };
+  const point = (p: PointEvent): SamplePoint => ({ point: p.point, tMonoNs: p.tMonoNs, tNs: p.tNs, cpu: p.cpu });
+
+  /** The normal sample closest in time to `t` whose window the ring holds. */
+  const normalNear = (rec: Recorder, t: bigint, cov: { fromMonoNs: bigint; toMonoNs: bigint } | null): NormalSample | undefined => {
+    if (!cov) return undefined;
+    const normal = normalNs();
+    const dist = (p: Pair) => (p.from.tMonoNs > t ? p.from.tMonoNs - t : t - p.from.tMonoNs);
+    let best: Pair | undefined;
+    for (const p of recentNormal) {
+      if (p.latencyNs > Math.max(normal * 1.5, normal + 5_000)) continue;
+      if (p.from.tMonoNs - 1_000_000n < cov.fromMonoNs || p.to.tMonoNs + 1_000_000n > cov.toMonoNs) continue;
+      if (!best || dist(p) < dist(best)) best = p;
+    }
+    if (!best) return undefined;
+    const pad = BigInt(Math.max(50_000, 2 * best.latencyNs));
+    const from = best.from.tMonoNs - pad, to = best.to.tMonoNs + pad;
+    const chrome = exportChromeTrace({ events: ringSlice(rec.ring, from, to), fromMonoNs: from, toMonoNs: to },
+      [{ name: `${best.svId} smpCnt ${best.smpCnt} ${seg.name} (normal)`, points: [best.from, best.to] }]);
+    return { svId: best.svId, smpCnt: best.smpCnt, iter: best.iter, segment: seg.name, latencyNs: best.latencyNs, from: best.from, to: best.to, chrome };
+  };
+
   const explainReady = (all: boolean) => {
     if (!recorder || pending.length === 0) return;
     const cov = ringCoverage(recorder.ring);
@@ -136,13 +193,15 @@ export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult
         const pad = BigInt(Math.max(500_000, Math.min(5_000_000, s.latencyNs)));
         const chrome = exportChromeTrace({ events: ringSlice(recorder.ring, s.from.tMonoNs - pad, s.to.tMonoNs + pad / 2n), fromMonoNs: s.from.tMonoNs - pad, toMonoNs: s.to.tMonoNs + pad / 2n },
           [{ name: `${s.svId} smpCnt ${s.smpCnt} ${s.segment}`, points: [s.from, s.to], text: x.text }]);
-        worst.push({ explanation: x, chrome });
+        const near = normalNear(recorder, s.from.tMonoNs, cov);
+        worst.push({ explanation: x, chrome, ...(near ? { normal: near } : {}) });
         worst.sort((a, b) => b.explanation.latencyNs - a.explanation.latencyNs);
         if (worst.length > keepWorst) worst.pop();
       }
     }
     pending.splice(0, k);
   };
+
   const onPoint = (e: PointEvent) => {
     const key = `${e.streamIndex}/${e.iter}/${e.smpCnt}`;
     if (e.point === seg.from) {
@@ -166,18 +225,16 @@ export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult
     if (latencyNs > o.thresholdNs) {
       late++;
       if (pending.length < 100_000) {
-        pending.push({ svId: e.svId, appId: e.appId, smpCnt: e.smpCnt, iter: e.iter, segment: seg.name, latencyNs, normalNs: 0,
-          from: { point: a.point, tMonoNs: a.tMonoNs, tNs: a.tNs, cpu: a.cpu }, to: { point: e.point, tMonoNs: e.tMonoNs, tNs: e.tNs, cpu: e.cpu } });
+        pending.push({ svId: e.svId, appId: e.appId, smpCnt: e.smpCnt, iter: e.iter, segment: seg.name, latencyNs, normalNs: 0, from: point(a), to: point(e) });
       } else if (late % 10_000 === 0) warn(`more than 100 000 late samples wait for the recorder: ${late} late so far, the rest are counted only`);
+    } else if (recorder && (latencies.length & 15) === 0) {
+      // one in 16: enough candidates, little work per point
+      recentNormal.push({ svId: e.svId, smpCnt: e.smpCnt, iter: e.iter, latencyNs, from: point(a), to: point(e) });
+      if (recentNormal.length > NORMAL_KEEP) recentNormal.splice(0, recentNormal.length - NORMAL_KEEP);
     }
   };
-  let trace: Awaited<ReturnType<typeof startTrace>> | null = null;
-  let timer: NodeJS.Timeout | null = null;
-  let summary: TraceSummary | null;
-  let recStats: RecorderStats | null;
-  try {
-    trace = await startTrace(o.trace, { onPoint, onWarning: (w) => warn(w.message) }, { stopOnSignals: false });
-    // after the tracer, so learning layouts does not compete with it
+
+  const attach = async () => {
     recorder = o.record === false ? null : await startRecorder({
       ...(o.cpus ? { cpus: o.cpus } : {}), windowS: o.windowS ?? 2, onWarning: warn,
       onEvent: (e) => {
@@ -194,29 +251,62 @@ export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult
       warn(`${pending.length} late sample(s) came before the recorder was attached: not explained`);
       pending.length = 0;
     }
-    log(`tracing ${trace.points.map((p) => p.name).join(', ')}${recorder ? ` with the flight recorder (bpftrace pid ${recorder.pid})` : ' without the recorder'}`);
     timer = setInterval(() => {
       explainReady(false);
       if (firsts.size > 500_000) { unpaired += firsts.size; firsts.clear(); }
     }, 250);
+  };
+
+  const finish = async (summary: TraceSummary): Promise<ExplainRunResult> => {
+    if (timer) clearInterval(timer);
+    timer = null;
+    let recStats: RecorderStats | null;
+    try {
+      // bpftrace's output lags when CPUs are busy: the recorder runs on until it has caught up past the last late sample
+      if (recorder) await drain(recorder, pending, o.drainS ?? 20, explainReady, log);
+    } finally {
+      recStats = recorder ? await recorder.stop() : null;
+    }
+    explainReady(true);
+    if (mismatched > 0) warn(`${mismatched} ${seg.to} point(s) came before their ${seg.from}: points were lost, those pairs are left out`);
+    const sorted = [...latencies].sort((a, b) => a - b);
+    return {
+      segment: seg.name, thresholdNs: o.thresholdNs, samples: latencies.length, late, unpaired, mismatched,
+      p50Ns: percentile(sorted, 0.5), p99Ns: percentile(sorted, 0.99), maxNs: sorted[sorted.length - 1] ?? null,
+      explanations, causes: aggregateCauses(explanations), worst, recorder: recStats, trace: summary, warnings,
+    };
+  };
+
+  const abort = async () => {
+    if (timer) clearInterval(timer);
+    timer = null;
+    await recorder?.stop();
+  };
+
+  return { onPoint, attach, finish, abort, warn, recorderPid: () => recorder?.pid };
+}
+
+export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult> {
+  const log = o.log ?? (() => undefined);
+  const explainer = createExplainer(o);
+  let trace: Awaited<ReturnType<typeof startTrace>> | null = null;
+  let finished = false;
+  try {
+    trace = await startTrace(o.trace, { onPoint: explainer.onPoint, onWarning: (w) => explainer.warn(w.message) }, { stopOnSignals: false });
+    await explainer.attach();
+    const pid = explainer.recorderPid();
+    log(`tracing ${trace.points.map((p) => p.name).join(', ')}${o.record !== false ? ` with the flight recorder (bpftrace pid ${pid})` : ' without the recorder'}`);
     await o.onReady?.();
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, o.durationS * 1000);
       o.signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
     });
+    const summary = await trace.stop();
+    trace = null;
+    finished = true;
+    return await explainer.finish(summary);
   } finally {
-    if (timer) clearInterval(timer);
-    summary = trace ? await trace.stop() : null;
-    // bpftrace's output lags when CPUs are busy: the recorder runs on until it has caught up past the last late sample
-    if (recorder) await drain(recorder, pending, o.drainS ?? 20, explainReady, log);
-    recStats = recorder ? await recorder.stop() : null;
-    explainReady(true);
+    if (trace) await trace.stop().catch(() => undefined);
+    if (!finished) await explainer.abort().catch(() => undefined);
   }
-  if (mismatched > 0) warn(`${mismatched} ${seg.to} point(s) came before their ${seg.from}: points were lost, those pairs are left out`);
-  const sorted = [...latencies].sort((a, b) => a - b);
-  return {
-    segment: seg.name, thresholdNs: o.thresholdNs, samples: latencies.length, late, unpaired, mismatched,
-    p50Ns: percentile(sorted, 0.5), p99Ns: percentile(sorted, 0.99), maxNs: sorted[sorted.length - 1] ?? null,
-    explanations, causes: aggregateCauses(explanations), worst, recorder: recStats, trace: summary!, warnings,
-  };
 }

@@ -153,3 +153,23 @@ test('the ring keeps the last window per CPU, bounded', () => {
   for (let i = 0; i < 5; i++) pushEvent(full, { kind: 'softirq-exit', tMonoNs: BigInt(i), cpu: 0, vec: 1 });
   assert.equal(full.overflowed, 3);
 });
+
+test('a frame forwarded in softirq (Linux bridge): the softirq run between the points is the cause, hard IRQs inside it apart', () => {
+  // CPU 0 idle; one NET_RX run from 95 µs holds T1 (100) and T2 (300); a hard IRQ of 30 µs inside it
+  const run = ev([
+    `S ${t(0)} 0 77 120 1 0 120 swapper/0`,
+    `E ${t(95)} 0 3`, `I ${t(150)} 0 24 virtio0-input.0`, `J ${t(180)} 0 24`, `X ${t(320)} 0 3`,
+    `S ${t(400)} 0 0 120 0 77 120 node`,
+  ]);
+  const s = { ...sample(100, 300, 7, 0) };
+  const x = explainSample(s, run);
+  assert.equal(x.primary.kind, 'softirq');
+  assert.equal(x.primary.source, 'NET_RX');
+  assert.equal(x.primary.delayNs, 170_000);
+  assert.equal(x.causes.find((c) => c.kind === 'irq')?.delayNs, 30_000);
+  assert.match(x.text, /^Thyp 200 µs \(normal 7 µs\): T1 and T2 in one softirq NET_RX run on CPU 0 \(on top of an idle CPU\), which had run 205 µs by then: softirq NET_RX took 170 µs between the points, hard IRQs 30 µs/);
+  // a run that began long after T1 explains only its part: unknown, with the figures
+  const late = explainSample({ ...sample(100, 300, 7, 0) }, ev([`S ${t(0)} 0 77 120 1 0 120 swapper/0`, `E ${t(290)} 0 3`, `X ${t(320)} 0 3`]));
+  assert.equal(late.primary.kind, 'unknown');
+  assert.match(late.reason ?? '', /began 10 µs before it/);
+});
