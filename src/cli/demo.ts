@@ -9,6 +9,7 @@ import { analyzeRecords } from '../analyze/index.ts';
 import { renderSummaryText, writeReport } from '../report/index.ts';
 import { loadConfig } from '../config/load.ts';
 import { join } from 'node:path';
+import { renderExplainSummary } from '../explain/render.ts';
 
 export function register(program: Command): void {
   program
@@ -19,22 +20,30 @@ export function register(program: Command): void {
     .option('-n, --streams <n>', 'streams of 4000 samples/s', '8')
     .option('--switch <kind>', 'bridge (default: kernel forwarding keeps up on small machines), ovs (userspace datapath) or auto', 'bridge')
     .option('--impair', 'add a known disturbance so the report shows a tail (netem delay when the kernel has it, else a SCHED_FIFO CPU hog on the switch\'s CPU)')
-    .addHelpText('after', '\nExample:\n  sudo svtrace demo --duration 20 --impair')
-    .action(action(async (f: { out: string; duration: string; streams: string; switch: string; impair?: boolean }) => {
+    .option('--explain', 'run the flight recorder beside the hypervisor trace: every late Thyp sample explained, in the report too')
+    .option('--explain-threshold-us <us>', 'explain Thyp samples slower than this (default: the Thyp limit, 100 µs)')
+    .addHelpText('after', '\nExample:\n  sudo svtrace demo --duration 20 --impair --explain')
+    .action(action(async (f: { out: string; duration: string; streams: string; switch: string; impair?: boolean; explain?: boolean; explainThresholdUs?: string }) => {
       const durationS = Number(f.duration), streams = Number(f.streams);
       if (!(durationS > 0 && durationS <= 3600)) throw new SvtraceError('USAGE', `--duration ${f.duration} is not 1..3600 s`, { hint: 'e.g. --duration 20' });
       if (!(Number.isInteger(streams) && streams >= 1 && streams <= 64)) throw new SvtraceError('USAGE', `--streams ${f.streams} is not 1..64`, { hint: 'e.g. --streams 8' });
       if (!['ovs', 'bridge', 'auto'].includes(f.switch)) throw new SvtraceError('USAGE', `--switch ${f.switch} is not ovs, bridge or auto`, { hint: 'e.g. --switch bridge' });
+      const cfg = loadConfig(undefined);
+      const thresholdUs = f.explainThresholdUs === undefined ? (cfg.verdicts.limits_us.Thyp ?? 100) : Number(f.explainThresholdUs);
+      if (!(thresholdUs > 0)) throw new SvtraceError('USAGE', `--explain-threshold-us ${f.explainThresholdUs} is not a positive number`, { hint: 'e.g. --explain-threshold-us 100' });
       const stop = interruptSignal();
       try {
-        const r = await runDemo({ outDir: f.out, durationS, streams, switch: f.switch as 'ovs' | 'bridge' | 'auto', impair: f.impair === true, signal: stop.signal, log: (l) => process.stderr.write(`svtrace demo: ${l}\n`) });
+        const r = await runDemo({
+          outDir: f.out, durationS, streams, switch: f.switch as 'ovs' | 'bridge' | 'auto', impair: f.impair === true, signal: stop.signal, log: (l) => process.stderr.write(`svtrace demo: ${l}\n`),
+          ...(f.explain ? { explain: { thresholdNs: thresholdUs * 1000 } } : {}),
+        });
         process.stderr.write(`svtrace demo: published ${groupDigits(r.publish.framesSent)} frames; the subscriber received ${groupDigits(r.subscribe.samples)} samples, missing ${groupDigits(r.subscribe.streams.reduce((m, s) => m + s.missing, 0))}\n`);
         if (r.traceError) process.stderr.write(`svtrace demo: the hypervisor was not traced: ${r.traceError}\n`);
         process.stderr.write('svtrace demo: report: joining the records and computing the statistics\n');
-        const cfg = loadConfig(undefined);
         const analysis = await analyzeRecords(r.records, { verdicts: { limitsUs: cfg.verdicts.limits_us, maxMissing: cfg.verdicts.max_missing } });
         const files = await writeReport(analysis, join(r.outDir, 'report'));
         process.stdout.write(renderSummaryText(analysis));
+        if (r.explain) process.stdout.write(`\nWhy samples were late (flight recorder on the hypervisor):\n${renderExplainSummary(r.explain, 3)}`);
         process.stdout.write(`\nrecords: ${r.records.join(', ')}\nreport:  ${files.html}\n`);
         // the demo shows the verdicts; it succeeds when it ran, whatever they say
         return 0;

@@ -16,6 +16,8 @@ import { openRecordWriter, type RecordWriter } from '../record/index.ts';
 import { clockNowNs } from '../net/index.ts';
 import { SvtraceError } from '../errors.ts';
 import { cpuOf, startHog, type Hog } from './hog.ts';
+import { createExplainer, type Explainer, type ExplainRunResult } from '../explain/run.ts';
+import { EXPLAIN_DIR, writeExplainDir } from '../explain/files.ts';
 
 export interface DemoOptions {
   outDir: string;
@@ -23,6 +25,8 @@ export interface DemoOptions {
   streams: number;
   switch: 'ovs' | 'bridge' | 'auto';
   impair: boolean;
+  /** Run the flight recorder beside the hypervisor trace and write its explanations into the trace record's explain/ directory. */
+  explain?: { thresholdNs: number; windowS?: number };
   signal?: AbortSignal;
   log: (line: string) => void;
 }
@@ -36,6 +40,8 @@ export interface DemoResult {
   traceError: string | null;
   impairment: string | null;
   lab: LabTopology;
+  /** The explanations of late Thyp samples (with `explain`), written into the trace record's explain/ directory. */
+  explain: ExplainRunResult | null;
 }
 
 export function demoStreams(count: number): StreamSpec[] {
@@ -59,6 +65,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   let hog: Hog | null = null;
   let trace: TraceSession | null = null;
   let traceWriter: RecordWriter | null = null;
+  let explainer: Explainer | null = null;
   try {
     const streams = demoStreams(o.streams);
     // the frames' layouts are known from the publisher: no need to learn them from traffic
@@ -68,8 +75,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       o.log('trace: attaching bpftrace to the hypervisor points T1 and T2');
       let writer: RecordWriter | null = null;
       const pending: Array<[string, string, number, number, number, bigint, number]> = [];
+      const ex = o.explain ? createExplainer({ thresholdNs: o.explain.thresholdNs, windowS: o.explain.windowS ?? 2, log: (l) => o.log(`explain: ${l}`) }) : null;
       trace = await startTrace({ role: 'hypervisor', ingress: { name: lab.hostPubIf }, vmPort: { name: lab.hostVmIf }, layouts, streams: streams.map((s) => ({ svId: s.svId, appId: s.appId, smpCntWrap: 4000 })) }, {
         onPoint: (e) => {
+          ex?.onPoint(e);
           if (writer) writer.append(e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, 'bpf', e.cpu);
           else pending.push([e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, e.cpu]);
         },
@@ -81,6 +90,16 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
         streams: trace.streams.map((s) => ({ svId: s.svId, appId: s.appId, rate: 4000 })), extra: { machine: 'hypervisor' },
       });
       for (const r of pending) writer.append(r[0], r[1], r[2], r[3], r[4], r[5], 'bpf', r[6]);
+      if (ex) {
+        // after the point tracer, as `svtrace trace --explain` does
+        try {
+          await ex.attach();
+          explainer = ex;
+          o.log(`explain: flight recorder attached (bpftrace pid ${ex.recorderPid()}); late Thyp samples (> ${o.explain!.thresholdNs / 1000} µs) will be explained`);
+        } catch (e) {
+          o.log(`explain: the flight recorder did not start (${(e as Error).message}); the demo goes on without explanations`);
+        }
+      }
     } catch (e) {
       traceError = (e as Error).message;
       o.log(`trace: not available (${traceError}); the demo goes on with T0, T3 and T4`);
@@ -106,16 +125,31 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     hog?.stop();
     hog = null;
     let traceSummary: TraceSummary | null = null;
+    let explained: ExplainRunResult | null = null;
     if (trace) {
       traceSummary = await trace.stop();
       trace = null;
-      await traceWriter?.close({ stoppedNs: clockNowNs(), counters: { lostEvents: traceSummary.lostEvents, lostLines: traceSummary.lostLines } });
+      if (explainer) {
+        o.log('explain: letting the flight recorder catch up, then explaining the late samples');
+        explained = await explainer.finish(traceSummary);
+        explainer = null;
+      }
+      const rec = explained?.recorder;
+      await traceWriter?.close({ stoppedNs: clockNowNs(), counters: {
+        lostEvents: traceSummary.lostEvents, lostLines: traceSummary.lostLines,
+        ...(rec ? { recorderEvents: rec.events, recorderLostEvents: rec.lostEvents, recorderLostLines: rec.lostLines, recorderRingOverflowed: rec.ringOverflowed } : {}),
+      } });
       traceWriter = null;
+      if (explained) {
+        const w = writeExplainDir(join(dirs.trace, EXPLAIN_DIR), explained, { windowS: o.explain?.windowS ?? 2 });
+        o.log(`explain: ${explained.late} late of ${explained.samples} Thyp samples, ${explained.explanations.length} explained; wrote ${w.json} and ${w.traces.length} Chrome trace(s)`);
+      }
     }
     const records = [dirs.publish, dirs.trace, dirs.subscribe].filter((d) => existsSync(join(d, 'manifest.json')));
-    return { outDir: out, records, publish, subscribe, trace: traceSummary, traceError, impairment: o.impair ? 'cpu-hog' : null, lab };
+    return { outDir: out, records, publish, subscribe, trace: traceSummary, traceError, impairment: o.impair ? 'cpu-hog' : null, lab, explain: explained };
   } finally {
     hog?.stop();
+    if (explainer) await explainer.abort().catch(() => undefined);
     if (trace) await trace.stop().catch(() => undefined);
     if (traceWriter) await traceWriter.close().catch(() => undefined);
     o.log('lab: removing everything it made');
