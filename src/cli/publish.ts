@@ -80,6 +80,12 @@ export function register(program: Command): void {
           groupDigits(t.sendBufferFull), groupDigits(t.late), groupDigits(t.underruns), groupDigits(r.t0Sources.kernel + r.t0Sources.hw), groupDigits(r.t0Sources.app),
         ]], new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])));
         if (r.recordDir) process.stdout.write(`record: ${r.recordDir} (${groupDigits(r.samplesRecorded)} samples with T0)\n`);
+        if (r.framesLagging > 0) {
+          const behind = r.maxLagNs >= 1e9 ? `${(r.maxLagNs / 1e9).toFixed(2)} s` : `${(r.maxLagNs / 1e6).toFixed(1)} ms`;
+          process.stderr.write(`svtrace: warning: the transmit thread fell up to ${behind} behind schedule (${groupDigits(r.framesLagging)} frames more than 10 ms late); ` +
+            `T0 is the send time, so it drifts from the sample's instant by as much${r.maxLagNs >= 400e6 ? ', and joining records by time (svtrace report) can pair the wrong samples' : ''}. ` +
+            `Give the transmit thread a CPU: --fifo 50, --cpu N, fewer streams, or a less loaded machine.\n`);
+        }
         if (t.sendErrorsTotal > 0) process.stderr.write(`svtrace: warning: ${t.sendErrorsTotal} frames could not be sent (${Object.entries(t.sendErrors).map(([k, v]) => `${k} ×${v}`).join(', ')}); those samples are missing on the wire\n`);
       } finally {
         stop.dispose();

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -51,6 +51,12 @@ test('8 streams × 4000/s for 5 s over veth: every sample once, T0 and T3 join o
   const { pub, sub } = await publishAndSubscribe(pair, dir, 8, 5);
   assert.equal(pub.framesSent, 160_000);
   assert.equal(pub.tx.sendErrorsTotal, 0);
+  // The lag behind schedule is measured (a sleeping sender always wakes after its time) and kept in the manifest.
+  assert.ok(pub.maxLagNs > 0 && pub.maxLagNs < 1e9, `max lag ${pub.maxLagNs} ns`);
+  assert.ok(pub.framesLagging >= 0 && pub.framesLagging <= pub.framesSent);
+  const counters = JSON.parse(readFileSync(join(dir, 'pub', 'manifest.json'), 'utf8')).counters;
+  assert.equal(counters.maxLagNs, pub.maxLagNs);
+  assert.equal(counters.framesLagging, pub.framesLagging);
   assert.equal(sub.samples, 160_000);
   assert.equal(sub.streams.length, 8);
   for (const s of sub.streams) {
