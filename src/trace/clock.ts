@@ -1,17 +1,13 @@
 /**
  * CLOCK_MONOTONIC (bpftrace's nsecs in 0.17) to CLOCK_REALTIME and
- * CLOCK_TAI, by a measured offset. Node has no nanosecond realtime clock, so
- * this reads both clocks from python3 in a tight loop: monotonic, realtime,
- * monotonic; the narrowest bracket wins and the offset is taken at its middle.
- * Re-measure it now and then: NTP/PTP slew the realtime clock.
- * (This moves into the native addon later.)
+ * CLOCK_TAI, by a measured offset. Reads the clocks through the native
+ * addon (clock_gettime in C, a few hundred ns per read) in a tight loop:
+ * monotonic, realtime, monotonic; the narrowest bracket wins and the offset
+ * is taken at its middle. Re-measure it now and then: NTP/PTP slew the
+ * realtime clock.
  */
-import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { promisify } from 'node:util';
+import { clockNowNs } from '../net/frames.ts';
 import { SvtraceError } from '../errors.ts';
-
-const run = promisify(execFile);
 
 export interface ClockOffset {
   /** realtime = monotonic + realtimeOffsetNs. */
@@ -24,65 +20,51 @@ export interface ClockOffset {
   measuredAtMonoNs: bigint;
 }
 
-const SCRIPT = `
-import sys, time
-g = time.clock_gettime_ns
-M = time.CLOCK_MONOTONIC
-n = int(sys.argv[1])
-def best(C):
-    b = None
-    for _ in range(n):
-        a = g(M); r = g(C); z = g(M)
-        if b is None or z - a < b[0]:
-            b = (z - a, a, r, z)
-    return b
-for C in (time.CLOCK_REALTIME, time.CLOCK_TAI):
-    w, a, r, z = best(C)
-    print(w, a, r, z)
-`;
-
-/** Parses the script's two lines "width mono1 clock mono2" into an offset. */
+/**
+ * Parses two lines "width mono1 clock mono2" (realtime, then TAI) into an
+ * offset: the text form of a measurement, as other tools (or a log) give it.
+ */
 export function parseClockOutput(text: string): ClockOffset {
   const lines = text.trim().split('\n').map((l) => l.trim().split(/\s+/).map((x) => BigInt(x)));
   const [rt, tai] = lines;
   if (!rt || !tai || rt.length !== 4 || tai.length !== 4) throw new Error(`unexpected clock output ${JSON.stringify(text)}`);
-  const offset = (v: bigint[]) => v[2]! - (v[1]! + v[3]!) / 2n;
+  return fromBrackets(rt as Bracket, tai as Bracket);
+}
+
+/** [width, mono before, clock, mono after]. */
+type Bracket = [bigint, bigint, bigint, bigint];
+
+function fromBrackets(rt: Bracket, tai: Bracket): ClockOffset {
+  const offset = (v: Bracket) => v[2] - (v[1] + v[3]) / 2n;
   return {
     realtimeOffsetNs: offset(rt),
     taiOffsetNs: offset(tai),
-    uncertaintyNs: Number(rt[0]!) / 2,
-    measuredAtMonoNs: (rt[1]! + rt[3]!) / 2n,
+    uncertaintyNs: Number(rt[0]) / 2,
+    measuredAtMonoNs: (rt[1] + rt[3]) / 2n,
   };
 }
 
-/** The system python3 first (a pyenv shim takes a second to start), then whatever PATH has; -I -S: isolated, no site. */
-function python(): string {
-  for (const p of ['/usr/bin/python3', '/usr/local/bin/python3']) {
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // next
-    }
+function narrowest(clock: 'realtime' | 'tai', rounds: number): Bracket {
+  let best: Bracket | null = null;
+  for (let i = 0; i < rounds; i++) {
+    const a = clockNowNs('monotonic');
+    const r = clockNowNs(clock);
+    const z = clockNowNs('monotonic');
+    if (best === null || z - a < best[0]) best = [z - a, a, r, z];
   }
-  return 'python3';
+  return best!;
 }
 
-/** Measures the offsets; `rounds` bracketed reads per clock (default 2000, a few ms). */
+/** Measures the offsets; `rounds` bracketed reads per clock (default 2000, about a millisecond). */
 export async function measureClockOffset(rounds = 2000): Promise<ClockOffset> {
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 1_000_000) throw new RangeError('rounds must be 1..1000000');
-  let stdout: string;
   try {
-    ({ stdout } = await run(python(), ['-I', '-S', '-c', SCRIPT, String(rounds)], { timeout: 10_000 }));
+    return fromBrackets(narrowest('realtime', rounds), narrowest('tai', rounds));
   } catch (e) {
-    throw new SvtraceError('TRACE_CLOCK_FAILED', 'cannot read the realtime and monotonic clocks (python3 failed)', {
-      hint: 'install python3 (3.7 or later); svtrace uses it to map bpftrace times to realtime', cause: e,
+    if (e instanceof SvtraceError) throw e;
+    throw new SvtraceError('TRACE_CLOCK_FAILED', `cannot read the realtime and monotonic clocks: ${(e as Error).message}`, {
+      hint: 'the native addon reads them: rebuild it with `npm ci`', cause: e,
     });
-  }
-  try {
-    return parseClockOutput(stdout);
-  } catch (e) {
-    throw new SvtraceError('TRACE_CLOCK_FAILED', 'cannot parse the clock measurement', { hint: 'check that python3 is CPython 3.7 or later', cause: e });
   }
 }
 
