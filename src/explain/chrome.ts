@@ -44,7 +44,8 @@ export interface MarkedSample {
 export const SAMPLES_PID = 100_000;
 const SOFTIRQ_TID = 1_000_000, IRQ_TID = 2_000_000;
 
-export function exportChromeTrace(window: TraceWindow, samples: readonly MarkedSample[]): ChromeTrace {
+/** `knownComms`: names of tasks seen before the window (a task that runs all through it has no switch in it to name it). */
+export function exportChromeTrace(window: TraceWindow, samples: readonly MarkedSample[], knownComms?: ReadonlyMap<number, string>): ChromeTrace {
   const from = window.fromMonoNs, to = window.toMonoNs;
   const ts = (t: bigint) => Number((t < from ? from : t > to ? to : t) - from) / 1000;
   const out: ChromeEvent[] = [];
@@ -54,7 +55,7 @@ export function exportChromeTrace(window: TraceWindow, samples: readonly MarkedS
   const cpus = new Set<number>();
   const events = [...window.events].filter((e) => e.tMonoNs >= from && e.tMonoNs <= to)
     .sort((a, b) => (a.tMonoNs < b.tMonoNs ? -1 : a.tMonoNs > b.tMonoNs ? 1 : 0));
-  const comms = new Map<number, string>();
+  const comms = new Map<number, string>(knownComms ?? []);
   for (const e of events) if (e.kind === 'switch') comms.set(e.nextPid, e.nextComm); else if (e.kind === 'wakeup' || e.kind === 'migrate') comms.set(e.pid, e.comm);
   const running = new Map<number, { pid: number; prio: number; since: bigint }>();
   const soft = new Map<number, { vec: number; since: bigint }>();

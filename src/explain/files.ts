@@ -78,7 +78,7 @@ export function writeExplainDir(dir: string, r: ExplainRunResult, o: { windowS?:
 }
 
 export interface LoadedWorst {
-  explanation: StoredExplanation;
+  explanation: StoredExplanations['worst'][number];
   chrome: ChromeTrace | null;
   normal: (StoredNormal & { chrome: ChromeTrace | null }) | null;
 }

@@ -142,6 +142,8 @@ export function createExplainer(o: ExplainerOptions): Explainer {
   const explanations: Explanation[] = [];
   const worst: WorstSample[] = [];
   const recentNormal: Pair[] = [];
+  /** pid → comm of every task the recorder named, for windows in which a task runs throughout. */
+  const comms = new Map<number, string>();
   let late = 0, unpaired = 0, mismatched = 0;
   let recorder: Recorder | null = null;
   let timer: NodeJS.Timeout | null = null;
@@ -172,7 +174,7 @@ export function createExplainer(o: ExplainerOptions): Explainer {
     const pad = BigInt(Math.max(50_000, 2 * best.latencyNs));
     const from = best.from.tMonoNs - pad, to = best.to.tMonoNs + pad;
     const chrome = exportChromeTrace({ events: ringSlice(rec.ring, from, to), fromMonoNs: from, toMonoNs: to },
-      [{ name: `${best.svId} smpCnt ${best.smpCnt} ${seg.name} (normal)`, points: [best.from, best.to] }]);
+      [{ name: `${best.svId} smpCnt ${best.smpCnt} ${seg.name} (normal)`, points: [best.from, best.to] }], comms);
     return { svId: best.svId, smpCnt: best.smpCnt, iter: best.iter, segment: seg.name, latencyNs: best.latencyNs, from: best.from, to: best.to, chrome };
   };
 
@@ -192,7 +194,7 @@ export function createExplainer(o: ExplainerOptions): Explainer {
       if (keepWorst > 0 && (worst.length < keepWorst || x.latencyNs > worst[worst.length - 1]!.explanation.latencyNs)) {
         const pad = BigInt(Math.max(500_000, Math.min(5_000_000, s.latencyNs)));
         const chrome = exportChromeTrace({ events: ringSlice(recorder.ring, s.from.tMonoNs - pad, s.to.tMonoNs + pad / 2n), fromMonoNs: s.from.tMonoNs - pad, toMonoNs: s.to.tMonoNs + pad / 2n },
-          [{ name: `${s.svId} smpCnt ${s.smpCnt} ${s.segment}`, points: [s.from, s.to], text: x.text }]);
+          [{ name: `${s.svId} smpCnt ${s.smpCnt} ${s.segment}`, points: [s.from, s.to], text: x.text }], comms);
         const near = normalNear(recorder, s.from.tMonoNs, cov);
         worst.push({ explanation: x, chrome, ...(near ? { normal: near } : {}) });
         worst.sort((a, b) => b.explanation.latencyNs - a.explanation.latencyNs);
@@ -239,6 +241,8 @@ export function createExplainer(o: ExplainerOptions): Explainer {
       ...(o.cpus ? { cpus: o.cpus } : {}), windowS: o.windowS ?? 2, onWarning: warn,
       onEvent: (e) => {
         o.onRecorderEvent?.(e);
+        if (e.kind === 'switch') { if (comms.get(e.nextPid) !== e.nextComm) comms.set(e.nextPid, e.nextComm); } else if (e.kind === 'wakeup' || e.kind === 'migrate') comms.set(e.pid, e.comm);
+        if (comms.size > 100_000) comms.clear();
         // real-time tasks: their policy, read once while they still exist
         if (e.kind === 'switch' && e.nextPrio < 100 && !policyTried.has(e.nextPid)) {
           policyTried.add(e.nextPid);

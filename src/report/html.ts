@@ -19,6 +19,8 @@ td.fail{color:#c62828;font-weight:bold}td.pass{color:#2e7d32}
 .meta{color:#555;font-size:.9rem;margin:.1rem 0}.warn{background:#fff8e1;border-left:4px solid #f9a825;padding:.4rem .7rem;margin:.4rem 0;font-size:.9rem}
 .chart svg{max-width:100%;height:auto}.caption{color:#555;font-size:.85rem;margin:.2rem 0 1rem}
 .scroll{overflow-x:auto}
+.tl-pair{display:flex;flex-wrap:wrap;gap:1rem}.tl{flex:1 1 480px;min-width:0}.tl svg{max-width:100%;height:auto}
+.tl-key{white-space:nowrap;margin-right:.6rem}.tl-swatch{display:inline-block;width:.7em;height:.7em;margin-right:.25em;vertical-align:middle}
 `;
 
 /** A table; every cell is escaped here (pass plain or printable() text, never pre-escaped HTML). */

@@ -13,6 +13,7 @@ import { escapeHtml } from './escape.ts';
 import { htmlTable, inlineSvg, renderPage } from './html.ts';
 import { count, percent, us, utcSecond } from './format.ts';
 import { renderSummaryMarkdown, segmentTable, streamTable, verdictTable, type Table } from './summary.ts';
+import { explainJsonSummary, explainSectionHtml, loadReportExplanations, type ReportExplanations } from './explain.ts';
 import type * as vl from 'vega-lite';
 
 export interface ReportFiles {
@@ -95,7 +96,7 @@ export function reportCharts(r: AnalysisResult): Chart[] {
   });
 }
 
-export function renderReportHtml(r: AnalysisResult, svgs: Map<string, string>): string {
+export function renderReportHtml(r: AnalysisResult, svgs: Map<string, string>, explain: readonly ReportExplanations[] = []): string {
   const tables = [verdictTable(r), segmentTable(r), streamTable(r, printable)];
   return renderPage({
     title: 'svtrace report',
@@ -109,12 +110,17 @@ export function renderReportHtml(r: AnalysisResult, svgs: Map<string, string>): 
     sections: [
       ...tables.map((t, i) => `<h2>${escapeHtml(t.title)}</h2>\n${htmlTable(t, i === 0 ? 2 : -1)}`),
       ...r.segments.map((s) => segmentSection(r, s, svgs)),
+      ...(explain.length > 0 ? [explainSectionHtml(explain)] : []),
     ],
-    data: r,
+    data: explain.length > 0 ? { ...r, explain: explainJsonSummary(explain) } : r,
   });
 }
 
-export async function writeReport(r: AnalysisResult, dir: string, onProgress?: (done: number, total: number) => void): Promise<ReportFiles> {
+/**
+ * `explain`: the explanations to show; by default those the analysed records
+ * hold (RECORD/explain/explanations.json, from `trace --explain`).
+ */
+export async function writeReport(r: AnalysisResult, dir: string, onProgress?: (done: number, total: number) => void, explain: readonly ReportExplanations[] = loadReportExplanations(r.records)): Promise<ReportFiles> {
   try {
     await mkdir(dir, { recursive: true });
   } catch (e) {
@@ -122,8 +128,9 @@ export async function writeReport(r: AnalysisResult, dir: string, onProgress?: (
   }
   const { files, svgs } = await writeCharts(dir, reportCharts(r), onProgress);
   const html = join(dir, 'report.html'), markdown = join(dir, 'summary.md'), json = join(dir, 'summary.json');
-  await writeFile(html, renderReportHtml(r, svgs));
-  await writeFile(markdown, renderSummaryMarkdown(r));
-  await writeFile(json, JSON.stringify(r, null, 2) + '\n');
+  await writeFile(html, renderReportHtml(r, svgs, explain));
+  await writeFile(markdown, renderSummaryMarkdown(r, explain));
+  // explanations add a key; the analysis keys stay as they are
+  await writeFile(json, JSON.stringify(explain.length > 0 ? { ...r, explain: explainJsonSummary(explain) } : r, null, 2) + '\n');
   return { html, markdown, json, charts: files };
 }

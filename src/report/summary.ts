@@ -7,6 +7,7 @@ import { printable, renderTable } from '../util/text.ts';
 import type { AnalysisResult } from '../analyze/index.ts';
 import { escapeMarkdown, wireMarkdown } from './escape.ts';
 import { count, percent, statusMark, us, utcSecond } from './format.ts';
+import { explainMarkdown, type ReportExplanations } from './explain.ts';
 
 export interface Table {
   title: string;
@@ -85,7 +86,7 @@ export function markdownTable(t: Table): string {
 }
 
 /** The summary as Markdown (CI logs, merge requests). */
-export function renderSummaryMarkdown(r: AnalysisResult): string {
+export function renderSummaryMarkdown(r: AnalysisResult, explain: readonly ReportExplanations[] = []): string {
   const out = [`# svtrace report: ${r.passed ? 'PASS' : 'FAIL'}`, '', ...heading(r, wireMarkdown).map((l) => `- ${l}`), ''];
   for (const t of [verdictTable(r), segmentTable(r), streamTable(r, wireMarkdown)]) out.push(`## ${t.title}`, '', markdownTable(t));
   if (r.warnings.length > 0) {
@@ -93,5 +94,6 @@ export function renderSummaryMarkdown(r: AnalysisResult): string {
     for (const w of r.warnings) out.push(`- **${w.code}**: ${escapeMarkdown(w.message)} _(${escapeMarkdown(w.hint)})_`);
     out.push('');
   }
+  if (explain.length > 0) out.push(explainMarkdown(explain));
   return out.join('\n');
 }
