@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { exportChromeTrace, SAMPLES_PID } from '../../src/explain/chrome.ts';
 import { parseRecorderLine, type RecorderEvent } from '../../src/explain/events.ts';
+import { checkSchema } from './chrome-schema.ts';
 
 const B = 5_000_000_000n;
 const at = (us: number) => String(B + BigInt(us * 1000));
@@ -16,22 +17,6 @@ const events = [
   `S ${at(2100)} 1 4242 9 1 854 120 ovs-vswitchd`,
   `E ${at(2200)} 1 1`,
 ].map((l) => parseRecorderLine(l)).filter((e): e is RecorderEvent => e !== null);
-
-/** Chrome's trace event format, the parts a viewer needs. */
-function checkSchema(json: string): void {
-  const doc = JSON.parse(json) as unknown;
-  assert.ok(doc && typeof doc === 'object' && Array.isArray((doc as { traceEvents?: unknown }).traceEvents), '{ traceEvents: [...] }');
-  for (const e of (doc as { traceEvents: Array<Record<string, unknown>> }).traceEvents) {
-    const where = JSON.stringify(e);
-    assert.equal(typeof e.name, 'string', where);
-    assert.ok(['X', 'i', 'M'].includes(e.ph as string), where);
-    for (const k of ['ts', 'pid', 'tid']) assert.ok(typeof e[k] === 'number' && Number.isFinite(e[k]), `${k}: ${where}`);
-    assert.ok((e.ts as number) >= 0, where);
-    if (e.ph === 'X') assert.ok(typeof e.dur === 'number' && e.dur >= 0, `dur: ${where}`);
-    if (e.ph === 'i') assert.ok(['g', 'p', 't'].includes(e.s as string), `scope: ${where}`);
-    if (e.ph === 'M') assert.ok(['process_name', 'thread_name'].includes(e.name as string) && typeof (e.args as { name?: unknown }).name === 'string', where);
-  }
-}
 
 test('export: valid trace JSON, slices per task per CPU, points as instants, rows named', () => {
   const trace = exportChromeTrace({ events, fromMonoNs: B, toMonoNs: B + 3_000_000n }, [
