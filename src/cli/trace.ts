@@ -130,12 +130,16 @@ async function runTraceCommand(f: Flags): Promise<number> {
   let writer: RecordWriter | null = null;
   const warnings: string[] = [];
   let events = 0;
+  let lostEvents = 0;
+  // Points that fire between bpftrace attaching and the record opening: kept, then written first.
+  const early: PointEvent[] = [];
 
   const explainer: Explainer | null = explainOpts ? createExplainer({ ...explainOpts, log: (l) => process.stderr.write(`svtrace: explain: ${printable(l)}\n`) }) : null;
   const onPoint = (e: PointEvent) => {
     events++;
     explainer?.onPoint(e);
-    writer?.append(e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, 'bpf', e.cpu);
+    if (writer) writer.append(e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, 'bpf', e.cpu);
+    else if (f.record) early.push(e);
     joiner.point(e.svId, e.appId, e.smpCnt, e.iter, e.point, e.tNs);
     if (e.point === firstPoint) {
       let s = sequences.get(e.svId);
@@ -146,7 +150,7 @@ async function runTraceCommand(f: Flags): Promise<number> {
   const missing = () => new Map([...sequences].map(([k, s]) => [k, s.missing]));
   const session = await startTrace(trace, {
     onPoint,
-    onWarning: (w) => { warnings.push(w.message); process.stderr.write(`svtrace: warning: ${printable(w.message)}\n`); },
+    onWarning: (w) => { if (w.kind === 'lost-events') lostEvents += w.count; warnings.push(w.message); process.stderr.write(`svtrace: warning: ${printable(w.message)}\n`); },
   }, { printProgram: f.printProgram ? (p) => process.stderr.write(p + '\n') : undefined });
   process.stderr.write(`svtrace: tracing ${session.points.map((p) => `${p.name} (${p.probes.join(', ')})`).join(', ')}; streams ${session.streams.map((s) => printable(s.svId)).join(', ')}\n`);
   if (f.record) {
@@ -156,8 +160,10 @@ async function runTraceCommand(f: Flags): Promise<number> {
       streams: session.streams.map((s) => ({ svId: s.svId, appId: s.appId, ...(s.smpCntWrap ? { rate: s.smpCntWrap } : {}) })),
       extra: { machine: trace.role, points: session.points.map((p) => ({ name: p.name, probes: p.probes })) },
     });
+    for (const e of early) writer.append(e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, 'bpf', e.cpu);
+    early.length = 0;
   }
-  const metrics = f.metrics ? await serveMetrics(f.metrics, { stats: () => joiner.stats(), missing, counters: () => ({ events, unmatched: joiner.unmatched(), warnings: warnings.length }) }) : null;
+  const metrics = f.metrics ? await serveMetrics(f.metrics, { stats: () => joiner.stats(), missing, samples: () => joiner.points(), counters: () => ({ events, lost_events: lostEvents, unmatched: joiner.unmatched(), warnings: warnings.length }) }) : null;
   if (metrics) process.stderr.write(`svtrace: metrics on ${metrics.url}\n`);
   // after the point tracer (learning layouts does not compete with it) and its record, so no point waits for either
   if (explainer && explainOpts) {
