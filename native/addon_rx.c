@@ -124,6 +124,7 @@ napi_value js_rx_start(napi_env env, napi_callback_info info) {
   }
   svn_thread_opts topts;
   if (thread_opts(env, argv[2], &topts) != 0) return NULL;
+  topts.name = "svtrace-rx";
   int64_t max_frames = opt_int(env, argv[2], "maxBatchFrames", 4096);
   int64_t delay_ns = opt_int(env, argv[2], "maxBatchDelayNs", 10000000);
   if (max_frames < 1 || max_frames > 1 << 20 || delay_ns < 0) {

@@ -145,6 +145,7 @@ napi_value js_tx_start(napi_env env, napi_callback_info info) {
   }
   svn_thread_opts topts;
   if (thread_opts(env, argv[2], &topts) != 0) return NULL;
+  topts.name = "svtrace-tx";
   char clock[16];
   if (opt_string(env, argv[2], "clock", clock, sizeof clock) < 0 ||
       (clock[0] && strcmp(clock, "realtime") && strcmp(clock, "tai"))) {

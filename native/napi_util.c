@@ -140,6 +140,7 @@ napi_value new_promise(napi_env env, napi_deferred *d, napi_ref *keep) {
 int thread_opts(napi_env env, napi_value opts, svn_thread_opts *o) {
   o->fifo_priority = (int)opt_int(env, opts, "fifoPriority", 0);
   o->cpu = (int)opt_int(env, opts, "cpu", -1);
+  o->name = NULL;
   if (o->fifo_priority < 0 || o->fifo_priority > 99) {
     throw_code(env, "NET_INVALID_OPTION", "fifoPriority must be an integer from 1 to 99");
     return -1;

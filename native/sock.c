@@ -390,7 +390,11 @@ int svn_thread_start(pthread_t *t, const svn_thread_opts *o, void *(*fn)(void *)
   int err = pthread_create(t, &attr, fn, arg);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
-  if (err == 0) return 0;
+  if (err == 0) {
+    /* Named, so that ps -L, top and bpftrace's comm show which thread is ours. */
+    if (o->name) pthread_setname_np(*t, o->name);
+    return 0;
+  }
   if (err == EPERM && o->fifo_priority > 0)
     svn_set_error(e, "NET_SCHED_FIFO_FAILED", err, "pthread_create",
                   "SCHED_FIFO priority %d was refused: %s", o->fifo_priority, strerror(err));

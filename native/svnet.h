@@ -86,6 +86,7 @@ int svn_rx_bind(int fd, int ifindex, int on, svn_error *e);
 typedef struct svn_thread_opts {
   int fifo_priority; /* 0 = inherit (SCHED_OTHER); 1..99 = SCHED_FIFO */
   int cpu;           /* -1 = any */
+  const char *name;  /* thread name (comm), at most 15 bytes, or NULL */
 } svn_thread_opts;
 
 int svn_thread_start(pthread_t *t, const svn_thread_opts *o, void *(*fn)(void *), void *arg,

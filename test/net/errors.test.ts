@@ -2,7 +2,7 @@
 // hint that says what to do. Namespaces and links are real, made per test.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import { isSvtraceError, type SvtraceError } from '../../src/errors.ts';
 import { openPacketSocket } from '../../src/net/index.ts';
@@ -87,6 +87,15 @@ test('thread options: SCHED_FIFO and pinning work as root; an impossible CPU is 
   const e = errorOf(() => sock.startTransmit({ onTxReport: () => {}, cpu: 1000 }));
   assert.equal(e.code, 'NET_CPU_AFFINITY_FAILED');
   const tx = sock.startTransmit({ onTxReport: () => {}, fifoPriority: 10, cpu: 0 });
+  // Named, pinned and real-time as asked: read back from /proc.
+  const txTask = readdirSync('/proc/self/task').find((tid) => {
+    try { return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'svtrace-tx'; } catch { return false; }
+  });
+  assert.ok(txTask, 'the transmit thread is named svtrace-tx');
+  const stat = readFileSync(`/proc/self/task/${txTask}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  assert.equal(stat[36], '0', 'it runs on CPU 0'); // field 39: processor (fields count from 3 after the comm)
+  assert.equal(stat[37], '10', 'at real-time priority 10'); // field 40: rt_priority
+  assert.equal(stat[38], '1', 'under SCHED_FIFO'); // field 41: policy
   assert.equal(errorOf(() => sock.startTransmit({ onTxReport: () => {} })).code, 'NET_TX_RUNNING');
   await tx.stop();
   sock.startReceive(() => {}, { fifoPriority: 10, cpu: 0 });

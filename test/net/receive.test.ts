@@ -2,6 +2,7 @@
 // namespace B through the native addon: byte-identical, in order, with kernel
 // and application timestamps; the BPF filter keeps only 0x88BA.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   clockNowNs,
@@ -14,6 +15,17 @@ import {
 import { FIXTURES, isRoot, makeVethLab, NOT_ROOT_REASON, readPcapFrames, untag, waitFor, withEthertype } from './helpers.ts';
 
 const skip = isRoot() ? false : NOT_ROOT_REASON;
+
+/** The names (comm) of this process's threads. */
+function threadNames(): string[] {
+  return readdirSync('/proc/self/task').map((tid) => {
+    try {
+      return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+    } catch {
+      return ''; // the thread ended meanwhile
+    }
+  });
+}
 
 interface Received {
   frame: Buffer;
@@ -69,6 +81,7 @@ test('SV frames cross the veth byte-identical, in order, timestamped; non-SV is 
   const got: Received[] = [];
   const startNs = clockNowNs();
   b.startReceive(collect(got));
+  assert.ok(threadNames().includes('svtrace-rx'), `the receive thread is named svtrace-rx (threads: ${threadNames().join(', ')})`);
   sv.forEach((f, i) => {
     a.send(f);
     const n = noise[i % noise.length];
