@@ -31,7 +31,7 @@ export function register(program: Command): void {
       const config = loadConfig(f.config, {
         'subscribe.interface': f.interface, 'subscribe.netns': f.netns, 'subscribe.duration_s': duration,
         'subscribe.streams': f.streams.length ? f.streams : undefined, 'subscribe.record': f.record,
-        'subscribe.timestamping': f.hardware ? 'hardware' : undefined,
+        'subscribe.timestamping': f.hardware ? 'hardware' : undefined, 'subscribe.metrics': f.metrics,
       });
       const s = config.subscribe;
       if (!s.interface) throw new SvtraceError('USAGE', 'no interface to receive on', { hint: 'give -i IFACE (and --netns NAME if it lives in a namespace), or subscribe.interface in the config' });
@@ -41,7 +41,7 @@ export function register(program: Command): void {
         const r = await runSubscribe({
           ifname: s.interface, netns: s.netns, streams: s.streams, durationS: s.duration_s ?? Infinity, recordDir: s.record,
           rcvBufBytes: s.rcvbuf_bytes, pcapPath: f.pcap, fifoPriority: f.fifo === undefined ? undefined : Number(f.fifo), cpu: f.cpu === undefined ? undefined : Number(f.cpu), timestamping: s.timestamping, command: process.argv.slice(2), signal: stop.signal,
-          metrics: f.metrics, limitsUs: config.verdicts.limits_us,
+          metrics: s.metrics, limitsUs: config.verdicts.limits_us,
           onMetrics: (url) => process.stderr.write(`svtrace: metrics on ${url}\n`),
           onReady: () => process.stderr.write(`svtrace: receiving on ${s.interface}${s.netns ? ` (netns ${s.netns})` : ''}\n`),
           onProgress: (x) => progress.update(`subscribe ${x.elapsedS.toFixed(0)} s: ${groupDigits(x.frames)} frames, ${groupDigits(x.samples)} samples, ${x.streams} streams, missing ${groupDigits(x.missing)}, kernel drops ${x.kernelDrops}`),

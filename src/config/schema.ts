@@ -68,6 +68,8 @@ export const subscribeSchema = z.object({
   duration_s: z.number().positive().optional(),
   rcvbuf_bytes: z.number().int().min(65_536).max(1 << 30).default(32 << 20),
   timestamping: z.enum(['software', 'hardware']).default('software'),
+  /** Serve Prometheus metrics on HOST:PORT (loopback unless a host is given). */
+  metrics: z.string().regex(/^(?:(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):)?\d{1,5}$/, 'write HOST:PORT or PORT, e.g. "127.0.0.1:9465"').optional(),
 }).strict();
 
 export const verdictsSchema = z.object({

@@ -24,6 +24,10 @@ const cases: Array<{ name: string; toml: string; flags?: Record<string, unknown>
   { name: 'syntax', toml: '[streams\ncount = 1', error: /not valid TOML/ },
   { name: 'original svtrace.cfg keys', toml: 'SV_INTERFACE=ens1f0\nSV_BUFFER_SIZE=33554432\n', check: (c) => { assert.equal(c.subscribe.interface, 'ens1f0'); assert.equal(c.subscribe.rcvbuf_bytes, 33554432); assert.equal((c.trace as Record<string, unknown>).interface, 'ens1f0'); } },
   { name: 'svtrace.cfg with a hostile interface', toml: 'SV_INTERFACE="x$(reboot)"\n', error: /subscribe\.interface/ },
+  { name: 'subscriber metrics address', toml: '[subscribe]\nmetrics = "127.0.0.1:9465"\n', check: (c) => assert.equal(c.subscribe.metrics, '127.0.0.1:9465') },
+  { name: 'the metrics flag wins', toml: '[subscribe]\nmetrics = "9465"\n', flags: { 'subscribe.metrics': '[::1]:9999' }, check: (c) => assert.equal(c.subscribe.metrics, '[::1]:9999') },
+  { name: 'metrics address that is no address', toml: '[subscribe]\nmetrics = "http://x; rm"\n', error: /subscribe\.metrics/ },
+  { name: 'verdicts at a percentile, custom segments', toml: '[verdicts]\nat = "p99.99"\n[report]\nsegments = { Tovs = "T1:T2" }\n', check: (c) => { assert.equal(c.verdicts.at, 'p99.99'); assert.deepEqual(c.report.segments, { Tovs: 'T1:T2' }); } },
 ];
 
 for (const c of cases) {
