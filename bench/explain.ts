@@ -100,8 +100,13 @@ function line(r: RunFigures): string {
   return `${r.mode.padEnd(7)}  Thyp p50 ${f1(r.p50Us).padStart(6)} µs  p99 ${f1(r.p99Us).padStart(7)} µs  samples ${groupDigits(r.samples)} of ~${groupDigits(r.expected)}; points lost by bpftrace ${groupDigits(r.lostEvents)}, matched but not received ${groupDigits(r.lostLines)}; ${rec}; load ${r.load.toFixed(1)}`;
 }
 
-/** The plain run shows whether the machine carries N streams: no lost points, ≥ 90 % of the samples. */
-const carries = (r: RunFigures) => r.lostEvents === 0 && r.lostLines === 0 && r.samples >= 0.9 * r.expected;
+/**
+ * The plain run shows whether the machine carries N streams: bpftrace lost no
+ * events and ≥ 90 % of the samples were traced. (Lines matched but not
+ * received are mostly the reader's backlog when bpftrace is stopped; they
+ * are printed, and count against the target, but do not make N too many.)
+ */
+const carries = (r: RunFigures) => r.lostEvents === 0 && r.samples >= 0.9 * r.expected;
 
 export async function benchExplain(args: string[]): Promise<void> {
   if (process.getuid?.() !== 0) { console.log('skipped: needs root (lab, bpftrace)'); return; }
@@ -110,6 +115,9 @@ export async function benchExplain(args: string[]): Promise<void> {
   const durationS = arg(args, 'duration', 10), rounds = arg(args, 'rounds', 1);
   const dir = mkdtempSync(join(tmpdir(), 'svtrace-bench-explain-'));
   const runDir = join(dir, 'lab');
+  let interrupted = false;
+  const onSigint = () => { interrupted = true; console.log('interrupted: finishing the current run, then cleaning up'); };
+  process.on('SIGINT', onSigint);
   try {
     const lab = (await labUp({ runDir, switch: 'bridge', prefix: `be${(process.pid % 10000).toString(36)}` })).topology;
     console.log(`lab: Linux bridge ${lab.bridge}; ${durationS} s of tracing per run, ${streams} streams × ${RATE}/s asked; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
@@ -118,8 +126,9 @@ export async function benchExplain(args: string[]): Promise<void> {
       const order: Array<'plain' | 'explain'> = round % 2 === 0 ? ['plain', 'explain'] : ['explain', 'plain'];
       const got: Partial<Record<'plain' | 'explain', RunFigures>> = {};
       for (const mode of order) {
+        if (interrupted) return;
         let r = await oneRun(lab, runDir, dir, mode, streams, durationS);
-        while (mode === 'plain' && !carries(r) && streams > 1) {
+        while (mode === 'plain' && !carries(r) && streams > 1 && !interrupted) {
           console.log(`${line(r)}\nthe machine does not carry ${streams} streams even without the recorder (points lost or < 90 % of the samples): falling back to ${Math.floor(streams / 2)}`);
           streams = Math.floor(streams / 2);
           if (got.explain) got.explain = await oneRun(lab, runDir, dir, 'explain', streams, durationS);
@@ -137,8 +146,10 @@ export async function benchExplain(args: string[]): Promise<void> {
     const lostPlain = pairs.reduce((n, p) => n + p.plain.lostEvents + p.plain.lostLines, 0);
     console.log(`observer effect of --explain at ${streams} streams × ${RATE}/s${rounds > 1 ? ` (median of ${rounds} rounds)` : ''}: Thyp p50 ${d50 >= 0 ? '+' : ''}${d50.toFixed(1)} µs, p99 ${d99 >= 0 ? '+' : ''}${d99.toFixed(1)} µs; sample points lost with --explain ${groupDigits(lost)} (plain ${groupDigits(lostPlain)})`);
     const okP50 = d50 <= TARGET_P50_US, okLost = lost === 0;
+    if (lost > 0 && lostPlain > 0) console.log('note: the plain run loses points too: the point tracer\'s reader falls behind on this machine, and its backlog when bpftrace stops is lost');
     console.log(`target (issue 7: ≤ ${TARGET_P50_US} µs added at p50, no lost sample points${streams < 8 ? '; at 8 streams' : ''}): p50 ${okP50 ? 'met' : 'NOT met'}, lost points ${okLost ? 'met' : 'NOT met'}${streams < 8 ? `; measured at ${streams} streams only, so the 8-stream target is not shown` : ''}`);
   } finally {
+    process.off('SIGINT', onSigint);
     await labDown(runDir).catch((e: unknown) => console.log(`lab down failed: ${(e as Error).message}`));
     rmSync(dir, { recursive: true, force: true });
   }
