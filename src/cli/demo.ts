@@ -43,7 +43,13 @@ export function register(program: Command): void {
         const analysis = await analyzeRecords(r.records, { verdicts: { limitsUs: cfg.verdicts.limits_us, maxMissing: cfg.verdicts.max_missing } });
         const files = await writeReport(analysis, join(r.outDir, 'report'));
         process.stdout.write(renderSummaryText(analysis));
-        if (r.explain) process.stdout.write(`\nWhy samples were late (flight recorder on the hypervisor):\n${renderExplainSummary(r.explain, 3)}`);
+        if (r.explain) {
+          process.stdout.write(`\nWhy samples were late (flight recorder on the hypervisor):\n${renderExplainSummary(r.explain, 3)}`);
+          const rec = r.explain.recorder;
+          if ((rec && (rec.lostEvents > 0 || rec.lostInRun > 0)) || r.explain.trace.lostEvents > 0) {
+            process.stdout.write(`note: bpftrace lost events with the recorder beside the tracer: this machine does not carry ${streams} streams with --explain; try --streams ${Math.max(1, Math.floor(streams / 2))}\n`);
+          }
+        }
         process.stdout.write(`\nrecords: ${r.records.join(', ')}\nreport:  ${files.html}\n`);
         // the demo shows the verdicts; it succeeds when it ran, whatever they say
         return 0;

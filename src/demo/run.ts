@@ -25,7 +25,7 @@ export interface DemoOptions {
   streams: number;
   switch: 'ovs' | 'bridge' | 'auto';
   impair: boolean;
-  /** Run the flight recorder beside the hypervisor trace and write its explanations into the trace record's explain/ directory. */
+  /** Run the flight recorder beside the hypervisor trace and write its explanations into the trace record's explain/ directory (window default 5 s: the points' output can lag the recorder's by seconds on a busy machine). */
   explain?: { thresholdNs: number; windowS?: number };
   signal?: AbortSignal;
   log: (line: string) => void;
@@ -75,7 +75,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       o.log('trace: attaching bpftrace to the hypervisor points T1 and T2');
       let writer: RecordWriter | null = null;
       const pending: Array<[string, string, number, number, number, bigint, number]> = [];
-      const ex = o.explain ? createExplainer({ thresholdNs: o.explain.thresholdNs, windowS: o.explain.windowS ?? 2, log: (l) => o.log(`explain: ${l}`) }) : null;
+      const ex = o.explain ? createExplainer({ thresholdNs: o.explain.thresholdNs, windowS: o.explain.windowS ?? 5, log: (l) => o.log(`explain: ${l}`) }) : null;
       trace = await startTrace({ role: 'hypervisor', ingress: { name: lab.hostPubIf }, vmPort: { name: lab.hostVmIf }, layouts, streams: streams.map((s) => ({ svId: s.svId, appId: s.appId, smpCntWrap: 4000 })) }, {
         onPoint: (e) => {
           ex?.onPoint(e);
@@ -141,7 +141,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       } });
       traceWriter = null;
       if (explained) {
-        const w = writeExplainDir(join(dirs.trace, EXPLAIN_DIR), explained, { windowS: o.explain?.windowS ?? 2 });
+        const w = writeExplainDir(join(dirs.trace, EXPLAIN_DIR), explained, { windowS: o.explain?.windowS ?? 5 });
         o.log(`explain: ${explained.late} late of ${explained.samples} Thyp samples, ${explained.explanations.length} explained; wrote ${w.json} and ${w.traces.length} Chrome trace(s)`);
       }
     }

@@ -44,8 +44,12 @@ export interface MarkedSample {
 export const SAMPLES_PID = 100_000;
 const SOFTIRQ_TID = 1_000_000, IRQ_TID = 2_000_000;
 
-/** `knownComms`: names of tasks seen before the window (a task that runs all through it has no switch in it to name it). */
-export function exportChromeTrace(window: TraceWindow, samples: readonly MarkedSample[], knownComms?: ReadonlyMap<number, string>): ChromeTrace {
+/**
+ * `knownComms`: names of tasks seen before the window; `initialTasks`: what
+ * each CPU ran when the window opens (a task that runs all through it has
+ * no switch in it to name it or show it).
+ */
+export function exportChromeTrace(window: TraceWindow, samples: readonly MarkedSample[], knownComms?: ReadonlyMap<number, string>, initialTasks?: ReadonlyMap<number, { pid: number; prio: number; comm: string }>): ChromeTrace {
   const from = window.fromMonoNs, to = window.toMonoNs;
   const ts = (t: bigint) => Number((t < from ? from : t > to ? to : t) - from) / 1000;
   const out: ChromeEvent[] = [];
@@ -58,6 +62,11 @@ export function exportChromeTrace(window: TraceWindow, samples: readonly MarkedS
   const comms = new Map<number, string>(knownComms ?? []);
   for (const e of events) if (e.kind === 'switch') comms.set(e.nextPid, e.nextComm); else if (e.kind === 'wakeup' || e.kind === 'migrate') comms.set(e.pid, e.comm);
   const running = new Map<number, { pid: number; prio: number; since: bigint }>();
+  for (const [cpu, t] of initialTasks ?? []) {
+    running.set(cpu, { pid: t.pid, prio: t.prio, since: from });
+    if (!comms.has(t.pid)) comms.set(t.pid, t.comm);
+    cpus.add(cpu);
+  }
   const soft = new Map<number, { vec: number; since: bigint }>();
   const irq = new Map<number, { irq: number; name: string; since: bigint }>();
   const slice = (cpu: number, pid: number, prio: number, since: bigint, until: bigint) => {

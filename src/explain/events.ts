@@ -131,6 +131,26 @@ export function ringCoverage(ring: EventRing): { fromMonoNs: bigint; toMonoNs: b
   return from === null || to === null ? null : { fromMonoNs: from, toMonoNs: to };
 }
 
+/**
+ * What each CPU ran at `tMonoNs`: the task switched in by the last switch
+ * before it that the ring holds (looking back at most `maxScan` events per CPU).
+ */
+export function tasksAt(ring: EventRing, tMonoNs: bigint, maxScan = 200_000): Map<number, { pid: number; prio: number; comm: string }> {
+  const out = new Map<number, { pid: number; prio: number; comm: string }>();
+  for (const [cpu, q] of ring.cpus) {
+    let lo = q.head, hi = q.events.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (q.events[mid]!.tMonoNs < tMonoNs) lo = mid + 1; else hi = mid;
+    }
+    for (let i = lo - 1; i >= q.head && lo - i <= maxScan; i--) {
+      const e = q.events[i]!;
+      if (e.kind === 'switch') { out.set(cpu, { pid: e.nextPid, prio: e.nextPrio, comm: e.nextComm }); break; }
+    }
+  }
+  return out;
+}
+
 /** All events of all CPUs in [fromMonoNs, toMonoNs], in time order (a copy). */
 export function ringSlice(ring: EventRing, fromMonoNs: bigint, toMonoNs: bigint): RecorderEvent[] {
   const out: RecorderEvent[] = [];

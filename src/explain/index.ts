@@ -5,7 +5,7 @@
  * Chrome/Perfetto trace of the worst samples.
  */
 export {
-  parseRecorderLine, createRing, pushEvent, ringCoverage, ringSlice, softirqName, wasPreempted, SOFTIRQ_NAMES,
+  parseRecorderLine, createRing, pushEvent, ringCoverage, ringSlice, tasksAt, softirqName, wasPreempted, SOFTIRQ_NAMES,
   type RecorderEvent, type SwitchEvent, type WakeupEvent, type MigrateEvent, type SoftirqEvent, type IrqEvent, type EventRing,
 } from './events.ts';
 export { generateRecorderProgram, startRecorder, validateCpus, type Recorder, type RecorderOptions, type RecorderSpec, type RecorderStats, type RecorderGap } from './recorder.ts';

@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { startTrace, type PointEvent, type TraceConfig, type TraceSummary } from '../trace/index.ts';
-import { ringCoverage, ringSlice, type RecorderEvent } from './events.ts';
+import { ringCoverage, ringSlice, tasksAt, type RecorderEvent } from './events.ts';
 import { aggregateCauses, explainSample, type CauseRow, type Explanation, type LateSample, type SamplePoint, type SchedPolicy } from './explain.ts';
 import { exportChromeTrace, type ChromeTrace } from './chrome.ts';
 import { startRecorder, type Recorder, type RecorderStats } from './recorder.ts';
@@ -174,7 +174,7 @@ export function createExplainer(o: ExplainerOptions): Explainer {
     const pad = BigInt(Math.max(50_000, 2 * best.latencyNs));
     const from = best.from.tMonoNs - pad, to = best.to.tMonoNs + pad;
     const chrome = exportChromeTrace({ events: ringSlice(rec.ring, from, to), fromMonoNs: from, toMonoNs: to },
-      [{ name: `${best.svId} smpCnt ${best.smpCnt} ${seg.name} (normal)`, points: [best.from, best.to] }], comms);
+      [{ name: `${best.svId} smpCnt ${best.smpCnt} ${seg.name} (normal)`, points: [best.from, best.to] }], comms, tasksAt(rec.ring, from));
     return { svId: best.svId, smpCnt: best.smpCnt, iter: best.iter, segment: seg.name, latencyNs: best.latencyNs, from: best.from, to: best.to, chrome };
   };
 
@@ -193,8 +193,9 @@ export function createExplainer(o: ExplainerOptions): Explainer {
       explanations.push(x);
       if (keepWorst > 0 && (worst.length < keepWorst || x.latencyNs > worst[worst.length - 1]!.explanation.latencyNs)) {
         const pad = BigInt(Math.max(500_000, Math.min(5_000_000, s.latencyNs)));
-        const chrome = exportChromeTrace({ events: ringSlice(recorder.ring, s.from.tMonoNs - pad, s.to.tMonoNs + pad / 2n), fromMonoNs: s.from.tMonoNs - pad, toMonoNs: s.to.tMonoNs + pad / 2n },
-          [{ name: `${s.svId} smpCnt ${s.smpCnt} ${s.segment}`, points: [s.from, s.to], text: x.text }], comms);
+        const wFrom = s.from.tMonoNs - pad, wTo = s.to.tMonoNs + pad / 2n;
+        const chrome = exportChromeTrace({ events: ringSlice(recorder.ring, wFrom, wTo), fromMonoNs: wFrom, toMonoNs: wTo },
+          [{ name: `${s.svId} smpCnt ${s.smpCnt} ${s.segment}`, points: [s.from, s.to], text: x.text }], comms, tasksAt(recorder.ring, wFrom));
         const near = normalNear(recorder, s.from.tMonoNs, cov);
         worst.push({ explanation: x, chrome, ...(near ? { normal: near } : {}) });
         worst.sort((a, b) => b.explanation.latencyNs - a.explanation.latencyNs);

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { exportChromeTrace, SAMPLES_PID } from '../../src/explain/chrome.ts';
-import { parseRecorderLine, type RecorderEvent } from '../../src/explain/events.ts';
+import { createRing, parseRecorderLine, pushEvent, ringSlice, tasksAt, type RecorderEvent } from '../../src/explain/events.ts';
 import { checkSchema } from './chrome-schema.ts';
 
 const B = 5_000_000_000n;
@@ -49,4 +49,18 @@ test('export: no events and no samples is still a valid trace', () => {
   checkSchema(JSON.stringify(t));
   assert.equal(t.traceEvents.filter((e) => e.cat === 'sched').length, 0);
   assert.equal(t.traceEvents.find((e) => e.name === 'T1')?.ts, 0);
+});
+
+test('export: a task that runs through the whole window is shown from what the CPU ran before it', () => {
+  const ring = createRing(10_000_000_000n);
+  for (const e of events) pushEvent(ring, e);
+  // at 2 200 µs CPU 1 runs ovs-vswitchd (switched in at 2 100), CPU 0 has no switch at all
+  const from = B + 2_200_000n, to = B + 2_300_000n;
+  const initial = tasksAt(ring, from);
+  assert.deepEqual(initial.get(1), { pid: 854, prio: 120, comm: 'ovs-vswitchd' });
+  assert.equal(initial.has(0), false);
+  const trace = exportChromeTrace({ events: ringSlice(ring, from, to), fromMonoNs: from, toMonoNs: to }, [], undefined, initial);
+  checkSchema(JSON.stringify(trace));
+  const s = trace.traceEvents.find((e) => e.ph === 'X' && e.pid === 1 && e.tid === 854);
+  assert.deepEqual([s?.name, s?.ts, s?.dur], ['ovs-vswitchd', 0, 100]);
 });
