@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { startTrace, type PointEvent, type TraceConfig, type TraceSummary } from '../trace/index.ts';
-import { ringCoverage, ringSlice, tasksAt, type RecorderEvent } from './events.ts';
+import { ringCoverage, ringSlice, tasksAt, type RecorderEvent, type SwitchEvent, type EventRing } from './events.ts';
 import { aggregateCauses, explainSample, type CauseRow, type Explanation, type LateSample, type SamplePoint, type SchedPolicy } from './explain.ts';
 import { exportChromeTrace, type ChromeTrace } from './chrome.ts';
 import { startRecorder, type Recorder, type RecorderStats } from './recorder.ts';
@@ -121,6 +121,16 @@ async function drain(recorder: Recorder, pending: readonly LateSample[], maxS: n
   }
 }
 
+/**
+ * The ring's events in [from, to], led by one switch per CPU at `from` (the
+ * task it ran then, switched to itself), so a CPU that ran one task all
+ * through the slice still tells which task that was.
+ */
+function sliceWithStart(ring: EventRing, from: bigint, to: bigint): RecorderEvent[] {
+  const start: SwitchEvent[] = [...tasksAt(ring, from)].map(([cpu, t]) => ({ kind: 'switch', tMonoNs: from, cpu, prevPid: t.pid, prevPrio: t.prio, prevState: 0, nextPid: t.pid, nextPrio: t.prio, nextComm: t.comm }));
+  return [...start, ...ringSlice(ring, from, to)];
+}
+
 const MAX_PAIR_NS = 2_000_000_000n;
 const LOOKBACK_NS = 10_000_000n, LOOKAHEAD_NS = 2_000_000n, SETTLE_NS = 30_000_000n;
 /** Recent samples of normal latency kept as candidates for the comparison beside a worst sample. */
@@ -188,7 +198,7 @@ export function createExplainer(o: ExplainerOptions): Explainer {
       if (!all && (cov === null || s.to.tMonoNs + SETTLE_NS > cov.toMonoNs)) break;
       s.normalNs = normal;
       const from = s.from.tMonoNs - LOOKBACK_NS, to = s.to.tMonoNs + LOOKAHEAD_NS;
-      const events = ringSlice(recorder.ring, from, to);
+      const events = sliceWithStart(recorder.ring, from, to);
       const x = explainSample(s, events, { policies, coverage: cov, gaps: recorder.gaps });
       explanations.push(x);
       if (keepWorst > 0 && (worst.length < keepWorst || x.latencyNs > worst[worst.length - 1]!.explanation.latencyNs)) {
