@@ -133,8 +133,8 @@ function sliceWithStart(ring: EventRing, from: bigint, to: bigint): RecorderEven
 
 const MAX_PAIR_NS = 2_000_000_000n;
 const LOOKBACK_NS = 10_000_000n, LOOKAHEAD_NS = 2_000_000n, SETTLE_NS = 30_000_000n;
-/** Recent samples of normal latency kept as candidates for the comparison beside a worst sample. */
-const NORMAL_KEEP = 512;
+/** Recent samples of normal latency kept as candidates for the comparison beside a worst sample (a circular buffer: seconds of history, as the recorder's output may lag the points'). */
+const NORMAL_KEEP = 4096;
 
 type Pair = { svId: string; smpCnt: number; iter: number; latencyNs: number; from: SamplePoint; to: SamplePoint };
 
@@ -152,6 +152,7 @@ export function createExplainer(o: ExplainerOptions): Explainer {
   const explanations: Explanation[] = [];
   const worst: WorstSample[] = [];
   const recentNormal: Pair[] = [];
+  let normalNext = 0;
   /** pid → comm of every task the recorder named, for windows in which a task runs throughout. */
   const comms = new Map<number, string>();
   let late = 0, unpaired = 0, mismatched = 0;
@@ -242,8 +243,8 @@ export function createExplainer(o: ExplainerOptions): Explainer {
       } else if (late % 10_000 === 0) warn(`more than 100 000 late samples wait for the recorder: ${late} late so far, the rest are counted only`);
     } else if (recorder && (latencies.length & 15) === 0) {
       // one in 16: enough candidates, little work per point
-      recentNormal.push({ svId: e.svId, smpCnt: e.smpCnt, iter: e.iter, latencyNs, from: point(a), to: point(e) });
-      if (recentNormal.length > NORMAL_KEEP) recentNormal.splice(0, recentNormal.length - NORMAL_KEEP);
+      recentNormal[normalNext] = { svId: e.svId, smpCnt: e.smpCnt, iter: e.iter, latencyNs, from: point(a), to: point(e) };
+      normalNext = (normalNext + 1) % NORMAL_KEEP;
     }
   };
 
