@@ -139,7 +139,7 @@ export async function benchExplain(args: string[]): Promise<void> {
       }
       pairs.push({ plain: got.plain!, explain: got.explain! });
     }
-    const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]!; };
+    const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b), m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
     const d50 = median(pairs.map((p) => (p.explain.p50Us ?? NaN) - (p.plain.p50Us ?? NaN)));
     const d99 = median(pairs.map((p) => (p.explain.p99Us ?? NaN) - (p.plain.p99Us ?? NaN)));
     const lost = pairs.reduce((n, p) => n + p.explain.lostEvents + p.explain.lostLines, 0);
