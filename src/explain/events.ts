@@ -10,7 +10,8 @@ export interface SwitchEvent { kind: 'switch'; tMonoNs: bigint; cpu: number; pre
 export interface WakeupEvent { kind: 'wakeup'; tMonoNs: bigint; cpu: number; pid: number; prio: number; targetCpu: number; comm: string }
 /** A task moved from one CPU's run queue to another's. */
 export interface MigrateEvent { kind: 'migrate'; tMonoNs: bigint; cpu: number; pid: number; prio: number; origCpu: number; destCpu: number; comm: string }
-export interface SoftirqEvent { kind: 'softirq-entry' | 'softirq-exit'; tMonoNs: bigint; cpu: number; vec: number }
+/** An exit line may carry its entry time (recorder.bt prints one line per softirq): the recorder inserts the entry from it. */
+export interface SoftirqEvent { kind: 'softirq-entry' | 'softirq-exit'; tMonoNs: bigint; cpu: number; vec: number; entryNs?: bigint }
 export interface IrqEvent { kind: 'irq-entry' | 'irq-exit'; tMonoNs: bigint; cpu: number; irq: number; name: string }
 
 export type RecorderEvent = SwitchEvent | WakeupEvent | MigrateEvent | SoftirqEvent | IrqEvent;
@@ -85,7 +86,12 @@ export function parseRecorderLine(line: string): RecorderEvent | null {
     }
     case 'E': case 'X': {
       const v = ints(f, 2, 2);
-      if (!v || f.length !== 4) return null;
+      if (!v || f.length !== 4 + (tag === 'X' && f.length === 5 ? 1 : 0)) return null;
+      if (f.length === 5) {
+        const entryNs = nsOf(f[4]!);
+        if (entryNs === null) return null;
+        return { kind: 'softirq-exit', tMonoNs, cpu: v[0]!, vec: v[1]!, ...(entryNs > 0n && entryNs <= tMonoNs ? { entryNs } : {}) };
+      }
       return { kind: tag === 'E' ? 'softirq-entry' : 'softirq-exit', tMonoNs, cpu: v[0]!, vec: v[1]! };
     }
     default: {
@@ -126,6 +132,15 @@ export function createRing(windowNs: bigint, maxPerCpu = 500_000): EventRing {
 export function pushEvent(ring: EventRing, e: RecorderEvent): void {
   let q = ring.cpus.get(e.cpu);
   if (!q) { q = { events: [], head: 0 }; ring.cpus.set(e.cpu, q); }
+  const last = q.events[q.events.length - 1];
+  if (last && e.tMonoNs < last.tMonoNs) {
+    // a softirq's entry, known at its exit: into its place (a few events back), keeping the CPU's events in time order
+    let i = q.events.length - 1;
+    while (i > q.head && q.events[i - 1]!.tMonoNs > e.tMonoNs) i--;
+    q.events.splice(i, 0, e);
+    ring.pushed++;
+    return;
+  }
   q.events.push(e);
   ring.pushed++;
   const oldest = e.tMonoNs - ring.windowNs;

@@ -124,6 +124,11 @@ export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> 
       events++;
       receivedPerCpu.set(e.cpu, (receivedPerCpu.get(e.cpu) ?? 0) + 1);
       lastEventT.set(e.cpu, e.tMonoNs);
+      if (e.kind === 'softirq-exit' && e.entryNs !== undefined) {
+        const entry: RecorderEvent = { kind: 'softirq-entry', tMonoNs: e.entryNs, cpu: e.cpu, vec: e.vec };
+        pushEvent(ring, entry);
+        o.onEvent?.(entry);
+      }
       pushEvent(ring, e);
       o.onEvent?.(e);
       return;

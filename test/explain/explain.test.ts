@@ -173,3 +173,17 @@ test('a frame forwarded in softirq (Linux bridge): the softirq run between the p
   assert.equal(late.primary.kind, 'unknown');
   assert.match(late.reason ?? '', /began 10 µs before it/);
 });
+
+test('a softirq as one line at its exit: the entry is put back in its place in the ring', () => {
+  assert.deepEqual(parseRecorderLine('X 10 1 3 5'), { kind: 'softirq-exit', tMonoNs: 10n, cpu: 1, vec: 3, entryNs: 5n });
+  assert.deepEqual(parseRecorderLine('X 10 1 3 0'), { kind: 'softirq-exit', tMonoNs: 10n, cpu: 1, vec: 3 }, 'entry 0: began before the recorder');
+  for (const bad of ['X 10 1 3 x', 'X 10 1 3 5 6', 'E 10 1 3 5']) assert.equal(parseRecorderLine(bad), null, bad);
+  const ring = createRing(1_000_000_000n);
+  for (const l of [`S ${t(0)} 1 0 120 0 854 120 ovs-vswitchd`, `W ${t(20)} 1 77 120 0 node`, `W ${t(30)} 1 78 120 0 node`]) pushEvent(ring, parseRecorderLine(l)!);
+  // the NET_RX run from 10 to 40 µs arrives at its exit, after the wakeups inside it
+  pushEvent(ring, { kind: 'softirq-entry', tMonoNs: BASE + 10n * US, cpu: 1, vec: 3 });
+  pushEvent(ring, parseRecorderLine(`X ${t(40)} 1 3 ${t(10)}`)!);
+  const kinds = ringSlice(ring, BASE, BASE + 100n * US).map((e) => `${e.kind}@${(e.tMonoNs - BASE) / US}`);
+  assert.deepEqual(kinds, ['switch@0', 'softirq-entry@10', 'wakeup@20', 'wakeup@30', 'softirq-exit@40']);
+  assert.equal(ring.pushed, 5);
+});
