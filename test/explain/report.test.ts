@@ -5,7 +5,7 @@
  * and bidi characters) and a hostile svID must reach every output as text.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -144,9 +144,17 @@ test('report: no explanations, no section; a broken explanations file is a warni
   const files = await writeReport(analysis, join(dir, 'plain-out'));
   assert.ok(!readFileSync(files.html, 'utf8').includes('Why samples were late'));
   assert.ok(!('explain' in (JSON.parse(readFileSync(files.json, 'utf8')) as object)));
-  const broken = loadReportExplanations([{ dir: join(dir, 'report', 'trace-hypervisor') }]);
-  assert.equal(broken.length, 1);
-  assert.ok(broken[0]!.loaded);
+  // a record whose explanations.json is broken: the report still renders, and says so
+  const bad = await record('broken', false);
+  mkdirSync(join(bad, 'explain'));
+  writeFileSync(join(bad, 'explain', 'explanations.json'), '{"format": "svtrace-explanations", <script>');
+  const loaded = loadReportExplanations([{ dir: bad }]);
+  assert.equal(loaded.length, 1);
+  assert.equal(loaded[0]!.loaded, null);
+  const out = await writeReport(await analyzeRecords([bad], { join: 'iter' }), join(dir, 'broken-out'));
+  const html = readFileSync(out.html, 'utf8');
+  assert.ok(/<div class="warn">[^<]*is not valid JSON/.test(html));
+  assert.ok(!html.slice(0, html.indexOf('<script type="application/json"')).includes('<script'), 'the file\'s text is escaped');
 });
 
 test('timeline: points, CPU rows, axis; a trace without points says so', () => {
