@@ -12,7 +12,11 @@ import { createRing, parseRecorderLine, pushEvent, type EventRing, type Recorder
 export interface RecorderSpec {
   /** CPUs to record; empty or absent = all. */
   cpus?: number[];
+  /** Softirqs shorter than this are counted in the kernel, not printed (default 2 000 ns; 0 prints every one). */
+  softirqMinNs?: number;
 }
+
+const DEFAULT_SOFTIRQ_MIN_NS = 2000;
 
 const MAX_CPU = 4095;
 
@@ -45,11 +49,14 @@ function anyOf(field: string, cpus: number[]): string {
 export function generateRecorderProgram(spec: RecorderSpec = {}): string {
   const cpus = validateCpus(spec.cpus ?? []);
   const all = cpus.length === 0;
+  const minNs = spec.softirqMinNs ?? DEFAULT_SOFTIRQ_MIN_NS;
+  if (!Number.isInteger(minNs) || minNs < 0 || minNs > 1_000_000) throw new SvtraceError('EXPLAIN_INVALID_SOFTIRQ_MIN', `a softirq minimum of ${minNs} ns is not an integer 0..1 000 000`, { hint: 'e.g. 2000 (2 µs); 0 prints every softirq' });
   const params: Record<string, string> = {
     SUMMARY: all ? ' *   every CPU' : ` *   CPUs ${cpus.join(', ')} (wakeups and migrations that target them too)`,
     CPU_FILTER: all ? '1' : anyOf('cpu', cpus),
     WAKEUP_FILTER: all ? '1' : `${anyOf('cpu', cpus)} || ${anyOf('args->target_cpu', cpus)}`,
     MIGRATE_FILTER: all ? '1' : `${anyOf('args->orig_cpu', cpus)} || ${anyOf('args->dest_cpu', cpus)}`,
+    SOFTIRQ_MIN_NS: String(minNs),
   };
   return loadTemplate().replace(/\{\{([A-Z_]+)\}\}/g, (_m, k: string) => {
     const v = params[k];
@@ -77,6 +84,9 @@ export interface RecorderStats {
   otherLines: string[];
   /** Events pushed out of a full ring before they aged out. */
   ringOverflowed: number;
+  /** Softirqs shorter than softirqMinNs, counted in the kernel and not printed (null when END did not run). */
+  shortSoftirqs?: number | null;
+  softirqMinNs?: number;
 }
 
 export interface RecorderOptions extends RecorderSpec {
@@ -113,6 +123,7 @@ export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> 
   let events = 0, lostEvents = 0, kernelEvents: number | null = null, ended = false;
   const otherLines: string[] = [];
   const kernelPerCpu = new Map<number, number>();
+  const shortPerCpu = new Map<number, number>();
   const receivedPerCpu = new Map<number, number>();
   const lostAtCheckpoint = new Map<number, number>();
   const lastEventT = new Map<number, bigint>();
@@ -155,6 +166,7 @@ export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> 
     }
     const m = parseMapLine(line);
     if (m && m.map === 'seq') { kernelPerCpu.set(m.key, m.value); return; }
+    if (m && m.map === 'short') { shortPerCpu.set(m.key, m.value); return; }
     if (/^Attaching \d+ probes/.test(line) || line.trim() === '' || /^\s/.test(line) || /^~+$/.test(line.trim())) return;
     if (otherLines.length < 100) otherLines.push(line);
     o.onWarning?.(`recorder: bpftrace: ${line}`);
@@ -180,6 +192,7 @@ export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> 
     return {
       durationMs, events, eventsPerS: durationMs > 0 ? events / (durationMs / 1000) : 0, lostEvents, kernelEvents,
       lostLines, lostInRun, notReceivedAtStop: Math.max(0, lostLines - lostInRun), otherLines, ringOverflowed: ring.overflowed,
+      shortSoftirqs: ended ? [...shortPerCpu.values()].reduce((a, b) => a + b, 0) : null, softirqMinNs: o.softirqMinNs ?? DEFAULT_SOFTIRQ_MIN_NS,
     };
   };
   let stopping: Promise<RecorderStats> | null = null;

@@ -13,7 +13,7 @@ export function renderExplainSummary(r: ExplainRunResult, worst = 5): string {
   out.push(`${r.segment}: ${groupDigits(r.samples)} samples, p50 ${us(r.p50Ns)} µs, p99 ${us(r.p99Ns)} µs, max ${us(r.maxNs)} µs; ${groupDigits(r.late)} over ${us(r.thresholdNs)} µs, ${groupDigits(r.explanations.length)} explained`);
   if (r.recorder) {
     const rec = r.recorder;
-    out.push(`recorder: ${groupDigits(rec.events)} events (${groupDigits(rec.eventsPerS)}/s), bpftrace lost ${groupDigits(rec.lostEvents)}, ${rec.kernelEvents === null ? 'kernel count unknown' : `${groupDigits(rec.lostInRun)} lost while running, ${groupDigits(rec.notReceivedAtStop)} still in flight at stop`}${rec.ringOverflowed ? `, ${groupDigits(rec.ringOverflowed)} pushed out of a full ring` : ''}`);
+    out.push(`recorder: ${groupDigits(rec.events)} events (${groupDigits(rec.eventsPerS)}/s), bpftrace lost ${groupDigits(rec.lostEvents)}, ${rec.kernelEvents === null ? 'kernel count unknown' : `${groupDigits(rec.lostInRun)} lost while running, ${groupDigits(rec.notReceivedAtStop)} still in flight at stop`}${rec.ringOverflowed ? `, ${groupDigits(rec.ringOverflowed)} pushed out of a full ring` : ''}${rec.shortSoftirqs ? `; ${groupDigits(rec.shortSoftirqs)} softirqs under ${groupDigits((rec.softirqMinNs ?? 0) / 1000)} µs counted, not recorded` : ''}`);
   }
   out.push(`points: ${r.trace.points.map((p) => `${p.name} ${groupDigits(p.frames)} frames`).join(', ')}; ${groupDigits(r.unpaired)} without their other point${r.mismatched ? `, ${groupDigits(r.mismatched)} out of order` : ''}`);
   if (r.trace.lostEvents > 0 || r.trace.lostLines > 0) out.push(`points: bpftrace lost ${groupDigits(r.trace.lostEvents)} events, ${groupDigits(r.trace.lostLines)} frames matched but not received`);
