@@ -121,12 +121,19 @@ export interface EventRing {
   overflowed: number;
   /** Events accepted since creation. */
   pushed: number;
+  /**
+   * Keep events from this time on even when they are older than the window
+   * (the consumer's progress: the point tracer's output may lag the
+   * recorder's by seconds), up to `maxHoldNs` behind the newest event.
+   */
+  holdFromNs: bigint | null;
+  maxHoldNs: bigint;
 }
 
 export function createRing(windowNs: bigint, maxPerCpu = 500_000): EventRing {
   if (windowNs <= 0n) throw new RangeError('windowNs must be > 0');
   if (!Number.isInteger(maxPerCpu) || maxPerCpu < 1) throw new RangeError('maxPerCpu must be a positive integer');
-  return { windowNs, maxPerCpu, cpus: new Map(), overflowed: 0, pushed: 0 };
+  return { windowNs, maxPerCpu, cpus: new Map(), overflowed: 0, pushed: 0, holdFromNs: null, maxHoldNs: 5n * windowNs };
 }
 
 export function pushEvent(ring: EventRing, e: RecorderEvent): void {
@@ -143,7 +150,11 @@ export function pushEvent(ring: EventRing, e: RecorderEvent): void {
   }
   q.events.push(e);
   ring.pushed++;
-  const oldest = e.tMonoNs - ring.windowNs;
+  let oldest = e.tMonoNs - ring.windowNs;
+  if (ring.holdFromNs !== null && ring.holdFromNs < oldest) {
+    const limit = e.tMonoNs - ring.maxHoldNs;
+    oldest = ring.holdFromNs > limit ? ring.holdFromNs : limit;
+  }
   while (q.head < q.events.length && q.events[q.head]!.tMonoNs < oldest) q.head++;
   if (q.events.length - q.head > ring.maxPerCpu) {
     ring.overflowed += q.events.length - q.head - ring.maxPerCpu;

@@ -156,6 +156,8 @@ export function createExplainer(o: ExplainerOptions): Explainer {
   /** pid → comm of every task the recorder named, for windows in which a task runs throughout. */
   const comms = new Map<number, string>();
   let late = 0, unpaired = 0, mismatched = 0;
+  /** The newest point seen: the ring holds the recorder's events from a window before it, however far the recorder's output runs ahead. */
+  let newestPointNs = 0n;
   let recorder: Recorder | null = null;
   let timer: NodeJS.Timeout | null = null;
   let cachedNormal = { at: -1, ns: 0 };
@@ -217,6 +219,7 @@ export function createExplainer(o: ExplainerOptions): Explainer {
   };
 
   const onPoint = (e: PointEvent) => {
+    if (e.tMonoNs > newestPointNs) newestPointNs = e.tMonoNs;
     const key = `${e.streamIndex}/${e.iter}/${e.smpCnt}`;
     if (e.point === seg.from) {
       firsts.set(key, e);
@@ -268,6 +271,7 @@ export function createExplainer(o: ExplainerOptions): Explainer {
       pending.length = 0;
     }
     timer = setInterval(() => {
+      if (recorder && newestPointNs > 0n) recorder.ring.holdFromNs = newestPointNs - recorder.ring.windowNs - LOOKBACK_NS;
       explainReady(false);
       if (firsts.size > 500_000) { unpaired += firsts.size; firsts.clear(); }
     }, 250);

@@ -187,3 +187,18 @@ test('a softirq as one line at its exit: the entry is put back in its place in t
   assert.deepEqual(kinds, ['switch@0', 'softirq-entry@10', 'wakeup@20', 'wakeup@30', 'softirq-exit@40']);
   assert.equal(ring.pushed, 5);
 });
+
+test('the ring holds events from where the consumer is, when it lags, up to five windows', () => {
+  const ring = createRing(1_000n);
+  const sw = (tNs: number) => parseRecorderLine(`S ${tNs} 0 1 120 0 2 120 a`)!;
+  ring.holdFromNs = 500n;
+  for (let t = 0; t <= 4_000; t += 100) pushEvent(ring, sw(t));
+  // window alone would keep 3 000..4 000; the hold keeps from 500
+  assert.equal(ringSlice(ring, 0n, 10_000n)[0]!.tMonoNs, 500n);
+  for (let t = 4_100; t <= 8_000; t += 100) pushEvent(ring, sw(t));
+  // but never more than five windows behind the newest event
+  assert.equal(ringSlice(ring, 0n, 10_000n)[0]!.tMonoNs, 3_000n);
+  ring.holdFromNs = null;
+  pushEvent(ring, sw(8_100));
+  assert.equal(ringSlice(ring, 0n, 10_000n)[0]!.tMonoNs, 7_100n);
+});
