@@ -158,6 +158,9 @@ export function createExplainer(o: ExplainerOptions): Explainer {
   let late = 0, unpaired = 0, mismatched = 0;
   /** The newest point seen: the ring holds the recorder's events from a window before it, however far the recorder's output runs ahead. */
   let newestPointNs = 0n;
+  /** CLOCK_MONOTONIC (bpftrace's nsecs, Node's hrtime) when the recorder was attached; late samples before it cannot be explained. */
+  let attachedMonoNs: bigint | null = null;
+  let beforeRecorder = 0;
   let recorder: Recorder | null = null;
   let timer: NodeJS.Timeout | null = null;
   let cachedNormal = { at: -1, ns: 0 };
@@ -241,7 +244,9 @@ export function createExplainer(o: ExplainerOptions): Explainer {
     latencies.push(latencyNs);
     if (latencyNs > o.thresholdNs) {
       late++;
-      if (pending.length < 100_000) {
+      // the points' output may lag: a sample from before the recorder started can arrive after it
+      if (attachedMonoNs !== null && a.tMonoNs < attachedMonoNs) beforeRecorder++;
+      else if (pending.length < 100_000) {
         pending.push({ svId: e.svId, appId: e.appId, smpCnt: e.smpCnt, iter: e.iter, segment: seg.name, latencyNs, normalNs: 0, from: point(a), to: point(e) });
       } else if (late % 10_000 === 0) warn(`more than 100 000 late samples wait for the recorder: ${late} late so far, the rest are counted only`);
     } else if (recorder && (latencies.length & 15) === 0) {
@@ -266,8 +271,9 @@ export function createExplainer(o: ExplainerOptions): Explainer {
         }
       },
     });
-    if (recorder && pending.length > 0) {
-      warn(`${pending.length} late sample(s) came before the recorder was attached: not explained`);
+    if (recorder) {
+      attachedMonoNs = process.hrtime.bigint();
+      beforeRecorder += pending.length;
       pending.length = 0;
     }
     timer = setInterval(() => {
@@ -288,6 +294,7 @@ export function createExplainer(o: ExplainerOptions): Explainer {
       recStats = recorder ? await recorder.stop() : null;
     }
     explainReady(true);
+    if (beforeRecorder > 0) warn(`${beforeRecorder} late sample(s) came before the recorder was attached: not explained`);
     if (mismatched > 0) warn(`${mismatched} ${seg.to} point(s) came before their ${seg.from}: points were lost, those pairs are left out`);
     const sorted = [...latencies].sort((a, b) => a - b);
     return {
