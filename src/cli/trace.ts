@@ -4,7 +4,7 @@
  * T4 application), recorded, shown live, served as metrics.
  */
 import type { Command } from 'commander';
-import { startTrace, type PointEvent, type TraceSummary } from '../trace/index.ts';
+import { startTrace, type PointEvent, type TraceSummary, type TraceWarning } from '../trace/index.ts';
 import type { InterfaceRef, TraceConfig } from '../trace/config.ts';
 import { readLabState } from '../lab/index.ts';
 import { openRecordWriter, type RecordWriter } from '../record/index.ts';
@@ -128,7 +128,29 @@ async function runTraceCommand(f: Flags): Promise<number> {
   const sequences = new Map<string, SequenceState>();
   const firstPoint = points[0]!;
   let writer: RecordWriter | null = null;
+  // Warnings: counted, the first 100 kept for --json, printed at most once per 5 s per kind (bpftrace can report losses many times a second).
   const warnings: string[] = [];
+  let warningCount = 0;
+  const quiet = new Map<string, { lastMs: number; suppressed: number }>();
+  const warn = (w: TraceWarning) => {
+    if (w.kind === 'lost-events') lostEvents += w.count;
+    warningCount++;
+    if (warnings.length < 100) warnings.push(w.message);
+    const q = quiet.get(w.kind) ?? { lastMs: -Infinity, suppressed: 0 };
+    quiet.set(w.kind, q);
+    const now = Date.now();
+    if (now - q.lastMs < 5000) { q.suppressed++; return; }
+    const more = q.suppressed > 0 ? ` (and ${groupDigits(q.suppressed)} more like it in the last ${((now - q.lastMs) / 1000).toFixed(0)} s${w.kind === 'lost-events' ? `; ${groupDigits(lostEvents)} events lost so far` : ''})` : '';
+    process.stderr.write(`svtrace: warning: ${printable(w.message)}${more}\n`);
+    q.lastMs = now;
+    q.suppressed = 0;
+  };
+  const flushWarnings = () => {
+    for (const [kind, q] of quiet) {
+      if (q.suppressed > 0) process.stderr.write(`svtrace: warning: ${groupDigits(q.suppressed)} more ${kind} warning(s) not shown${kind === 'lost-events' ? `; ${groupDigits(lostEvents)} events lost in all` : ''}\n`);
+      q.suppressed = 0;
+    }
+  };
   let events = 0;
   let lostEvents = 0;
   // Points that fire between bpftrace attaching and the record opening: kept, then written first.
@@ -150,7 +172,7 @@ async function runTraceCommand(f: Flags): Promise<number> {
   const missing = () => new Map([...sequences].map(([k, s]) => [k, s.missing]));
   const session = await startTrace(trace, {
     onPoint,
-    onWarning: (w) => { if (w.kind === 'lost-events') lostEvents += w.count; warnings.push(w.message); process.stderr.write(`svtrace: warning: ${printable(w.message)}\n`); },
+    onWarning: warn,
   }, { printProgram: f.printProgram ? (p) => process.stderr.write(p + '\n') : undefined });
   process.stderr.write(`svtrace: tracing ${session.points.map((p) => `${p.name} (${p.probes.join(', ')})`).join(', ')}; streams ${session.streams.map((s) => printable(s.svId)).join(', ')}\n`);
   if (f.record) {
@@ -163,7 +185,7 @@ async function runTraceCommand(f: Flags): Promise<number> {
     for (const e of early) writer.append(e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, 'bpf', e.cpu);
     early.length = 0;
   }
-  const metrics = f.metrics ? await serveMetrics(f.metrics, { stats: () => joiner.stats(), missing, samples: () => joiner.points(), counters: () => ({ events, lost_events: lostEvents, unmatched: joiner.unmatched(), warnings: warnings.length }) }) : null;
+  const metrics = f.metrics ? await serveMetrics(f.metrics, { stats: () => joiner.stats(), missing, samples: () => joiner.points(), counters: () => ({ events, lost_events: lostEvents, unmatched: joiner.unmatched(), warnings: warningCount }) }) : null;
   if (metrics) process.stderr.write(`svtrace: metrics on ${metrics.url}\n`);
   // after the point tracer (learning layouts does not compete with it) and its record, so no point waits for either
   if (explainer && explainOpts) {
@@ -189,7 +211,7 @@ async function runTraceCommand(f: Flags): Promise<number> {
     if (bySeg.size) worstLines.push(`${new Date().toISOString().slice(11, 19)}  ${[...bySeg].map(([seg, w]) => `${seg} ${formatUs(w.worstNs)} µs (${printable(w.stream)})`).join('  ')}`);
     while (worstLines.length > 10) worstLines.shift();
     if (f.live) {
-      const frame: LiveFrame = { title: `svtrace trace --machine ${trace.role}`, elapsedS: (Date.now() - t0) / 1000, stats: joiner.stats(), rates, missing: missing(), worstLines, footer: [`events ${groupDigits(events)}, unmatched ${joiner.unmatched()}, warnings ${warnings.length}${f.record ? `, recording to ${f.record}` : ''}`] };
+      const frame: LiveFrame = { title: `svtrace trace --machine ${trace.role}`, elapsedS: (Date.now() - t0) / 1000, stats: joiner.stats(), rates, missing: missing(), worstLines, footer: [`events ${groupDigits(events)}, unmatched ${joiner.unmatched()}, warnings ${warningCount}${f.record ? `, recording to ${f.record}` : ''}`] };
       process.stdout.write(tty ? `\x1b[H\x1b[2J${renderLive(frame)}` : renderLiveLine(frame) + '\n');
       for (const s of frame.stats) rates.set(s, s.hist.count);
     }
@@ -205,6 +227,7 @@ async function runTraceCommand(f: Flags): Promise<number> {
     }
   } finally {
     clearInterval(timer);
+    flushWarnings();
     await metrics?.close();
     if (explainer && !explained) await explainer.abort().catch(() => undefined);
   }
