@@ -1,10 +1,11 @@
 /** `svtrace explain`: trace the points and the flight recorder together, and say why late samples were late. */
 import type { Command } from 'commander';
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SvtraceError } from '../errors.ts';
 import { runExplain } from '../explain/run.ts';
 import { explainJson, renderExplainSummary } from '../explain/render.ts';
+import { writeExplainDir } from '../explain/files.ts';
 import { validateCpus } from '../explain/recorder.ts';
 import { action } from './run.ts';
 import { interruptSignal } from './progress.ts';
@@ -57,10 +58,9 @@ export function register(program: Command): void {
           ...(cpus ? { cpus } : {}), log: (l) => process.stderr.write(`svtrace explain: ${l}\n`),
         });
         if (out) {
-          mkdirSync(out, { recursive: true });
-          writeFileSync(join(out, 'explanations.json'), JSON.stringify(explainJson(r), null, 1) + '\n');
-          r.worst.forEach((w, k) => writeFileSync(join(out, `worst-${k + 1}.trace.json`), JSON.stringify(w.chrome) + '\n'));
-          process.stderr.write(`svtrace explain: wrote ${join(out, 'explanations.json')} and ${r.worst.length} Chrome trace(s) (open them in https://ui.perfetto.dev)\n`);
+          // the same files as `trace --explain` writes into RECORD/explain/ (worst samples and a normal one near each)
+          const w = writeExplainDir(out, r, { windowS });
+          process.stderr.write(`svtrace explain: wrote ${w.json} and ${w.traces.length} Chrome trace(s) (open them in https://ui.perfetto.dev)\n`);
         }
         process.stdout.write(f.json ? JSON.stringify(explainJson(r), null, 1) + '\n' : renderExplainSummary(r, worst));
         return 0;
