@@ -3,11 +3,14 @@
  * hypervisor (T1, T2) → subscribe in the VM (T3, T4) → publish (T0) for a
  * while → stop → report → lab down, also on Ctrl-C or failure.
  */
+import { fork } from 'node:child_process';
 import { mkdirSync, existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { labDown, labUp, type LabTopology } from '../lab/index.ts';
-import { runPublish, type PublishResult } from '../publish/run.ts';
-import { runSubscribe, type SubscribeResult } from '../subscribe/run.ts';
+import type { PublishProgress, PublishResult } from '../publish/run.ts';
+import type { SubscribeResult } from '../subscribe/run.ts';
+import { STOP, type ChildJob, type ChildMessage } from './child.ts';
 import { DEFAULT_WAVEFORM, expandStreams, type StreamSpec } from '../publish/streams.ts';
 import { frameTemplate } from '../publish/frames.ts';
 import { layoutFromFrame } from '../trace/layout.ts';
@@ -52,6 +55,49 @@ export function demoStreams(count: number): StreamSpec[] {
   });
 }
 
+interface Child<R> {
+  /** Resolves when the subscriber is receiving (at once for the publisher). */
+  ready: Promise<void>;
+  result: Promise<R>;
+  stop(): void;
+}
+
+/** The child entry: child.ts from the sources (tsx), demo-child.js beside the bundle (dist). */
+function childEntry(): string {
+  const here = fileURLToPath(import.meta.url);
+  return here.endsWith('.ts') ? join(dirname(here), 'child.ts') : join(dirname(here), 'demo-child.js');
+}
+
+/** Runs a publish or subscribe job in a process of its own (see child.ts for why). */
+function inChild<R>(what: string, job: ChildJob, onProgress?: (p: PublishProgress) => void): Child<R> {
+  const child = fork(childEntry(), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let ready!: () => void;
+  const readyP = new Promise<void>((r) => { ready = r; });
+  if (job.kind === 'publish') ready();
+  const result = new Promise<R>((resolveR, reject) => {
+    let settled = false;
+    child.on('message', (m: ChildMessage) => {
+      if (m.type === 'ready') ready();
+      else if (m.type === 'progress') onProgress?.(m.progress);
+      else if (m.type === 'result') { settled = true; resolveR(m.result as R); } else if (m.type === 'error') {
+        settled = true;
+        reject(m.error.code ? new SvtraceError(m.error.code, m.error.message, { hint: m.error.hint }) : new Error(m.error.message));
+      }
+    });
+    child.on('error', (e) => { if (!settled) { settled = true; reject(e); } });
+    child.on('exit', (code, sig) => {
+      ready(); // never leave the demo waiting on a dead subscriber
+      if (!settled) reject(new SvtraceError('DEMO_CHILD_FAILED', `the ${what} process ended (${sig ?? `exit code ${code}`}) before its result`, { hint: 'its error is printed above' }));
+    });
+  });
+  child.send(job);
+  return {
+    ready: readyP,
+    result,
+    stop: () => { if (child.connected) child.send(STOP); },
+  };
+}
+
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const out = resolve(o.outDir);
   if (existsSync(join(out, 'publish'))) {
@@ -66,6 +112,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   let trace: TraceSession | null = null;
   let traceWriter: RecordWriter | null = null;
   let explainer: Explainer | null = null;
+  const children: Child<unknown>[] = [];
+  const stopChildren = () => { for (const c of children) c.stop(); };
+  o.signal?.addEventListener('abort', stopChildren, { once: true });
   try {
     const streams = demoStreams(o.streams);
     // the frames' layouts are known from the publisher: no need to learn them from traffic
@@ -110,18 +159,21 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       hog = startHog(cpu, 2, 500);
       o.log(`impair: a SCHED_FIFO busy loop (pid ${hog.pid}) takes CPU ${cpu} for 2 ms every 500 ms${pid ? `, the CPU of ovs-vswitchd (pid ${pid})` : ''}`);
     }
-    let ready!: () => void;
-    const isReady = new Promise<void>((r) => { ready = r; });
-    o.log(`subscribe: receiving in ${lab.vmNetns}/${lab.vmIf} (T3 kernel RX, T4 application)`);
+    o.log(`subscribe: receiving in ${lab.vmNetns}/${lab.vmIf} (T3 kernel RX, T4 application), in a process of its own`);
     // normal scheduling: on a 2-CPU machine a real-time receive thread starves bpftrace's reader
     // (seen: half of the T1/T2 lines lost); `svtrace subscribe --fifo` is there for real VMs
-    const sub = runSubscribe({ ifname: lab.vmIf, netns: lab.vmNetns, streams: [], durationS: o.durationS + 60, idleStopS: 1.5, recordDir: dirs.subscribe, onReady: ready, signal: o.signal });
-    await isReady;
-    o.log(`publish: ${o.streams} streams × 4000 samples/s for ${o.durationS} s from ${lab.pubNetns}/${lab.pubIf} (T0)`);
+    const sub = inChild<SubscribeResult>('subscriber', { kind: 'subscribe', options: { ifname: lab.vmIf, netns: lab.vmNetns, streams: [], durationS: o.durationS + 60, idleStopS: 1.5, recordDir: dirs.subscribe } });
+    children.push(sub);
+    await sub.ready;
+    o.log(`publish: ${o.streams} streams × 4000 samples/s for ${o.durationS} s from ${lab.pubNetns}/${lab.pubIf} (T0), in a process of its own`);
     // a merging unit sends on time: the transmit thread runs at SCHED_FIFO 50 so tracing cannot starve it
-    const publish = await runPublish({ streams, ifname: lab.pubIf, netns: lab.pubNetns, durationS: o.durationS, recordDir: dirs.publish, signal: o.signal, fifoPriority: 50,
-      onProgress: (p) => { if (Math.round(p.elapsedS) % 5 === 0) o.log(`publish: ${Math.round(p.elapsedS)} s, ${p.framesSent} frames sent`); } });
-    const subscribe = await sub;
+    const pub = inChild<PublishResult>('publisher', { kind: 'publish', options: { streams, ifname: lab.pubIf, netns: lab.pubNetns, durationS: o.durationS, recordDir: dirs.publish, fifoPriority: 50 } },
+      (p) => { if (Math.round(p.elapsedS) % 5 === 0) o.log(`publish: ${Math.round(p.elapsedS)} s, ${p.framesSent} frames sent`); });
+    children.push(pub);
+    const [publish, subscribe] = await Promise.all([pub.result, sub.result]);
+    if (publish.framesLagging > 0) {
+      o.log(`publish: warning: the transmit thread fell up to ${(publish.maxLagNs / 1e6).toFixed(1)} ms behind schedule (${publish.framesLagging} frames more than 10 ms late): T0 drifts from the sample instants by as much`);
+    }
     hog?.stop();
     hog = null;
     let traceSummary: TraceSummary | null = null;
@@ -148,6 +200,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     const records = [dirs.publish, dirs.trace, dirs.subscribe].filter((d) => existsSync(join(d, 'manifest.json')));
     return { outDir: out, records, publish, subscribe, trace: traceSummary, traceError, impairment: o.impair ? 'cpu-hog' : null, lab, explain: explained };
   } finally {
+    o.signal?.removeEventListener('abort', stopChildren);
+    stopChildren();
+    await Promise.allSettled(children.map((c) => c.result));
     hog?.stop();
     if (explainer) await explainer.abort().catch(() => undefined);
     if (trace) await trace.stop().catch(() => undefined);
