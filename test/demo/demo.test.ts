@@ -1,0 +1,88 @@
+/**
+ * `svtrace demo` as a newcomer runs it (the real CLI, as root): lab up, the
+ * hypervisor traced, subscriber and publisher in processes of their own,
+ * the report written with every segment measured, the lab removed; and on
+ * Ctrl-C in the middle, everything it started is gone.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { haveTool, isRoot, ROOT } from '../helpers/cli.ts';
+
+const skip = !isRoot() ? 'needs root (network namespaces, AF_PACKET, bpftrace)'
+  : !haveTool('bpftrace') ? 'bpftrace is not installed (scripts/setup.sh installs it)'
+    : !haveTool('ip') ? 'iproute2 is not installed' : false;
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+function demo(args: string[], onStderr?: (text: string, child: ReturnType<typeof spawn>) => void, timeoutMs = 240_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'demo', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; onStderr?.(stderr, child); });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`demo timed out:\n${stderr}`)); }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+const netnsList = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+/** The lab prefix the demo chose, from its log line "subscribe: receiving in sdNNN-vm/...". */
+const prefixOf = (stderr: string) => /receiving in (sd\d+)-vm\//.exec(stderr)?.[1];
+/** Processes whose command line holds `needle`. */
+function processesWith(needle: string): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid).filter((p) => {
+    try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle); } catch { return false; }
+  }).map(Number);
+}
+
+test('demo: 2 streams for 3 s, every segment measured from the records, report written, lab removed', { skip, timeout: 300_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'svtrace-demo-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'run');
+  const r = await demo(['--duration', '3', '--streams', '2', '--out', out]);
+  assert.ok(r.code === 0 || r.code === 1, `exit code ${r.code} (0 pass, 1 a verdict failed)\n${r.stderr}`);
+  const prefix = prefixOf(r.stderr);
+  assert.ok(prefix, `the demo said where it subscribed:\n${r.stderr}`);
+  assert.ok(!netnsList().includes(`${prefix}-`), `the lab's namespaces are gone: ${netnsList()}`);
+  assert.deepEqual(processesWith('src/demo/child.ts'), [], 'no publisher or subscriber process is left');
+
+  const summary = JSON.parse(readFileSync(join(out, 'report', 'summary.json'), 'utf8'));
+  assert.ok(existsSync(join(out, 'report', 'report.html')));
+  assert.match(r.stdout, /report: .*report\.html/);
+  assert.equal(summary.samples, 2 * 4000 * 3, 'every published sample is in the report');
+  assert.deepEqual(summary.streams.map((s: { missing: number }) => s.missing), [0, 0], 'nothing missing: the publisher kept its schedule, the join held');
+  const count = (seg: string) => summary.segments.find((s: { segment: string }) => s.segment === seg)?.all.count ?? 0;
+  for (const seg of ['Tnet', 'Thyp', 'Ttrans', 'Tseapath']) {
+    assert.ok(count(seg) >= 0.99 * 24_000, `${seg}: ${count(seg)} of 24 000 samples (bpftrace may lose a few under load)`);
+  }
+  for (const seg of ['Tsub', 'Ttot']) assert.equal(count(seg), 24_000, `${seg} from the publisher's and subscriber's own records`);
+  for (const s of summary.segments) {
+    assert.ok(s.all.minNs > 0, `${s.segment}: latencies are positive (min ${s.all.minNs} ns)`);
+    assert.ok(s.all.percentilesNs.p50 < 5_000_000, `${s.segment}: p50 ${s.all.percentilesNs.p50} ns is a latency, not a join error`);
+  }
+});
+
+test('demo: Ctrl-C in the middle stops the publisher and subscriber and removes the lab', { skip, timeout: 300_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'svtrace-demo-int-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  let sent = false;
+  const started = Date.now();
+  const r = await demo(['--duration', '60', '--streams', '2', '--out', join(dir, 'run')], (stderr, child) => {
+    if (!sent && /publish: 2 streams/.test(stderr)) {
+      sent = true;
+      setTimeout(() => child.kill('SIGINT'), 2000);
+    }
+  });
+  assert.ok(sent, `the demo reached the publisher:\n${r.stderr}`);
+  assert.ok(Date.now() - started < 50_000, 'it stopped long before its 60 s');
+  const prefix = prefixOf(r.stderr);
+  assert.ok(prefix);
+  assert.ok(!netnsList().includes(`${prefix}-`), `the lab's namespaces are gone: ${netnsList()}`);
+  assert.deepEqual(processesWith('src/demo/child.ts'), [], 'no publisher or subscriber process is left');
+  assert.deepEqual(processesWith(join(dir, 'run')), [], 'nothing of this run is left running');
+});
