@@ -21,20 +21,23 @@ export function register(program: Command): void {
     .option('--switch <kind>', 'bridge (default: kernel forwarding keeps up on small machines), ovs (userspace datapath) or auto', 'bridge')
     .option('--impair', 'add a known disturbance so the report shows a tail (netem delay when the kernel has it, else a SCHED_FIFO CPU hog on the switch\'s CPU)')
     .option('--explain', 'run the flight recorder beside the hypervisor trace: every late Thyp sample explained, in the report too')
+    .option('--subscriber-fifo <prio>', 'run the subscriber\'s receive thread at SCHED_FIFO (1..99), as a protection application runs (on small machines it competes with bpftrace)')
     .option('--explain-threshold-us <us>', 'explain Thyp samples slower than this (default: the Thyp limit, 100 µs)')
     .addHelpText('after', '\nExample:\n  sudo svtrace demo --duration 20 --impair --explain')
-    .action(action(async (f: { out: string; duration: string; streams: string; switch: string; impair?: boolean; explain?: boolean; explainThresholdUs?: string }) => {
+    .action(action(async (f: { out: string; duration: string; streams: string; switch: string; impair?: boolean; explain?: boolean; explainThresholdUs?: string; subscriberFifo?: string }) => {
       const durationS = Number(f.duration), streams = Number(f.streams);
       if (!(durationS > 0 && durationS <= 3600)) throw new SvtraceError('USAGE', `--duration ${f.duration} is not 1..3600 s`, { hint: 'e.g. --duration 20' });
       if (!(Number.isInteger(streams) && streams >= 1 && streams <= 64)) throw new SvtraceError('USAGE', `--streams ${f.streams} is not 1..64`, { hint: 'e.g. --streams 8' });
       if (!['ovs', 'bridge', 'auto'].includes(f.switch)) throw new SvtraceError('USAGE', `--switch ${f.switch} is not ovs, bridge or auto`, { hint: 'e.g. --switch bridge' });
+      const subscriberFifo = f.subscriberFifo === undefined ? undefined : Number(f.subscriberFifo);
+      if (subscriberFifo !== undefined && !(Number.isInteger(subscriberFifo) && subscriberFifo >= 1 && subscriberFifo <= 99)) throw new SvtraceError('USAGE', `--subscriber-fifo ${f.subscriberFifo} is not a priority 1..99`, { hint: 'e.g. --subscriber-fifo 10' });
       const cfg = loadConfig(undefined);
       const thresholdUs = f.explainThresholdUs === undefined ? (cfg.verdicts.limits_us.Thyp ?? 100) : Number(f.explainThresholdUs);
       if (!(thresholdUs > 0)) throw new SvtraceError('USAGE', `--explain-threshold-us ${f.explainThresholdUs} is not a positive number`, { hint: 'e.g. --explain-threshold-us 100' });
       const stop = interruptSignal();
       try {
         const r = await runDemo({
-          outDir: f.out, durationS, streams, switch: f.switch as 'ovs' | 'bridge' | 'auto', impair: f.impair === true, signal: stop.signal, log: (l) => process.stderr.write(`svtrace demo: ${l}\n`),
+          outDir: f.out, durationS, streams, switch: f.switch as 'ovs' | 'bridge' | 'auto', impair: f.impair === true, signal: stop.signal, log: (l) => process.stderr.write(`svtrace demo: ${l}\n`), subscriberFifo,
           ...(f.explain ? { explain: { thresholdNs: thresholdUs * 1000 } } : {}),
         });
         process.stderr.write(`svtrace demo: published ${groupDigits(r.publish.framesSent)} frames; the subscriber received ${groupDigits(r.subscribe.samples)} samples, missing ${groupDigits(r.subscribe.streams.reduce((m, s) => m + s.missing, 0))}\n`);

@@ -30,6 +30,8 @@ export interface DemoOptions {
   impair: boolean;
   /** Run the flight recorder beside the hypervisor trace and write its explanations into the trace record's explain/ directory (window default 5 s: the points' output can lag the recorder's by seconds on a busy machine). */
   explain?: { thresholdNs: number; windowS?: number };
+  /** SCHED_FIFO priority of the subscriber's receive thread (default: normal scheduling). */
+  subscriberFifo?: number;
   signal?: AbortSignal;
   log: (line: string) => void;
 }
@@ -162,7 +164,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     o.log(`subscribe: receiving in ${lab.vmNetns}/${lab.vmIf} (T3 kernel RX, T4 application), in a process of its own`);
     // normal scheduling: on a 2-CPU machine a real-time receive thread starves bpftrace's reader
     // (seen: half of the T1/T2 lines lost); `svtrace subscribe --fifo` is there for real VMs
-    const sub = inChild<SubscribeResult>('subscriber', { kind: 'subscribe', options: { ifname: lab.vmIf, netns: lab.vmNetns, streams: [], durationS: o.durationS + 60, idleStopS: 1.5, recordDir: dirs.subscribe } });
+    const sub = inChild<SubscribeResult>('subscriber', { kind: 'subscribe', options: { ifname: lab.vmIf, netns: lab.vmNetns, streams: [], durationS: o.durationS + 60, idleStopS: 1.5, recordDir: dirs.subscribe, fifoPriority: o.subscriberFifo } });
     children.push(sub);
     await sub.ready;
     o.log(`publish: ${o.streams} streams × 4000 samples/s for ${o.durationS} s from ${lab.pubNetns}/${lab.pubIf} (T0), in a process of its own`);
