@@ -4,7 +4,10 @@
  * of a segment arrives, its latency goes into that stream's and segment's
  * histogram, its exact late counts, and the worst-per-second line. Memory is
  * bounded: a sample whose other point never comes is evicted after
- * `maxAgeMs` and counted as unmatched.
+ * `maxAgeMs` and counted as unmatched. bpftrace reads its per-CPU buffers
+ * one after the other, so under load the two points of a sample can reach
+ * us seconds apart (seen in CI: more than 2 s); 5 s keeps them together at
+ * the cost of ~5 s of samples in memory (about 30 MB at 8 × 4000/s).
  */
 import { createHistogram, record, type LatencyHistogram } from './histogram.ts';
 import { DEFAULT_SEGMENTS, type SegmentDef } from '../analyze/types.ts';
@@ -49,7 +52,7 @@ export interface LiveJoiner {
   segments(): SegmentDef[];
 }
 
-export function createJoiner(points: string[], limitsNs: Record<string, number>, maxAgeMs = 2000): LiveJoiner {
+export function createJoiner(points: string[], limitsNs: Record<string, number>, maxAgeMs = 5000): LiveJoiner {
   const segments = DEFAULT_SEGMENTS.filter((s) => points.includes(s.from) && points.includes(s.to));
   const pending = new Map<string, { t: Map<string, bigint>; bornMs: number }>();
   const stats = new Map<string, SegmentStats>();
