@@ -163,7 +163,11 @@ function assemble(x: Parts): AnalysisResult {
         pacing: x.windows.pacing(s.index, i, s.rate),
       };
     });
-    return { svId: s.svId, appId: s.appId, rate: s.rate, rateFrom: s.rateFrom, samples: x.windows.samples(s.index), missing: Math.max(0, ...pts.map((p) => p.lost)), points: pts };
+    // Missing = not delivered: lost at the last point of the path that saw the stream. A sample lost on the
+    // wire is absent there too; one only a tracer lost earlier on (bpftrace falling behind) still arrived,
+    // and shows in that point's `lost`, not here.
+    const last = [...pts].reverse().find((p) => p.seen > 0);
+    return { svId: s.svId, appId: s.appId, rate: s.rate, rateFrom: s.rateFrom, samples: x.windows.samples(s.index), missing: last?.lost ?? 0, points: pts };
   });
 
   const segments: SegmentResult[] = segs.map((s) => {

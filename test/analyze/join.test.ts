@@ -105,11 +105,15 @@ test('three machines: joined segments, losses, duplicates, reordering and pacing
       assert.equal(pr.pacing.pairs, pairs, `${st.svId} ${POINTS[p]} pairs`);
       assert.equal(pr.pacing.reordered, reordered, `${st.svId} ${POINTS[p]} reordered`);
     }
-    assert.equal(sr.missing, Math.max(...sr.points.map((p) => p.lost)));
+    assert.equal(sr.missing, sr.points.at(-1)!.lost, 'missing = not delivered: lost at the last point');
   }
   assert.equal(res.streams.find((s) => s.svId === HOSTILE)!.points[4]!.pacing.reordered >= 1, true);
   assert.equal(res.streams.find((s) => s.svId === 'MU02')!.points[4]!.lost, 1);
-  assert.equal(res.streams.find((s) => s.svId === HOSTILE)!.missing, 1);
+  assert.equal(res.streams.find((s) => s.svId === HOSTILE)!.missing, 1); // lost on the wire
+  assert.equal(res.streams.find((s) => s.svId === 'MU02')!.missing, 1); // dropped in the hypervisor
+  const mu01 = res.streams.find((s) => s.svId === 'MU01')!;
+  assert.equal(mu01.points[0]!.lost, 1, 'MU01 has no T0 for one sample');
+  assert.equal(mu01.missing, 0, 'but that sample was delivered: not missing');
 
   for (const [name, [a, b]] of Object.entries(SEGS)) {
     const sr = seg(res, name);
