@@ -49,6 +49,7 @@ napi_value make_tx_stats(napi_env env, const svn_tx_counters *c, const char *clo
   napi_set_named_property(env, o, "sendErrors", errs);
   set_num(env, o, "late", (double)c->late);
   set_num(env, o, "maxLateNs", (double)c->max_late_ns);
+  set_num(env, o, "lagging", (double)c->lagging);
   set_num(env, o, "underruns", (double)c->underruns);
   set_num(env, o, "kernelTsMissing", (double)c->ts_missing);
   set_num(env, o, "kernelTsUnmatched", (double)c->ts_unmatched);

@@ -154,8 +154,12 @@ typedef struct svn_tx_report {
   uint8_t *source;
 } svn_tx_report;
 
+/* A frame sent this long after its time makes T0 (its send time) drift from
+ * the sample's instant by as much: counted apart from `late` (`lagging`). */
+#define SVN_TX_LAG_NS 10000000LL
+
 typedef struct svn_tx_counters {
-  _Atomic uint64_t queued, sent, late, underruns, ts_missing, ts_unmatched;
+  _Atomic uint64_t queued, sent, late, lagging, underruns, ts_missing, ts_unmatched;
   _Atomic uint64_t reports_dropped, discarded, send_errors;
   _Atomic int64_t max_late_ns;
   _Atomic uint64_t by_errno[SVN_ERRNO_MAX];

@@ -312,6 +312,7 @@ static void record(tx_state *s, const svn_tx_desc *d, uint64_t index, int64_t se
   }
   int64_t late = sent_ns - d->time_ns;
   if (late > tx->late_threshold_ns) tx->c.late++;
+  if (late > SVN_TX_LAG_NS) tx->c.lagging++;
   if (late > tx->c.max_late_ns) tx->c.max_late_ns = late;
 }
 

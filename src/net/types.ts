@@ -193,7 +193,10 @@ export interface TxStats {
   sendErrors: Record<string, number>;
   /** Frames sent more than lateThresholdUs after their time. */
   late: number;
+  /** How far behind its time the latest-sent frame went out, ns. */
   maxLateNs: number;
+  /** Frames sent more than 10 ms after their time (SVN_TX_LAG_NS): their kernel TX time no longer marks their instant. */
+  lagging: number;
   /** Times the queue ran dry and the next frame arrived after its time had passed. */
   underruns: number;
   /** Frames sent whose kernel TX timestamp never came (within 200 ms). */

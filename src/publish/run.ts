@@ -58,14 +58,11 @@ export interface PublishResult {
   tx: TxStats;
   interrupted: boolean;
   recordDir: string | null;
-  /** How far behind its schedule the transmit thread sent: the largest (send time − scheduled time), ns. */
+  /** How far behind its schedule the transmit thread sent: the largest (send time − scheduled time), ns (tx.maxLateNs). */
   maxLagNs: number;
-  /** Frames sent more than LAG_WARN_NS after their time: their T0 (the send time) no longer marks the sample's instant. */
+  /** Frames sent more than 10 ms after their time: their T0 (the send time) no longer marks the sample's instant (tx.lagging). */
   framesLagging: number;
 }
-
-/** A frame sent this long after its time makes T0 drift from the sample's instant by as much. */
-export const LAG_WARN_NS = 10_000_000;
 
 const META_RING = 1 << 19;
 
@@ -95,13 +92,7 @@ export async function runPublish(o: PublishOptions): Promise<PublishResult> {
     const rowStream = new Uint32Array(cap), rowApp = new Uint16Array(cap), rowSmp = new Uint16Array(cap), rowIter = new Float64Array(cap);
     const rowT = new BigInt64Array(cap);
 
-    let maxLagNs = 0, framesLagging = 0;
     function onTxReport(r: TxReportBatch): void {
-      for (let i = 0; i < r.count; i++) {
-        const lag = Number(r.sentNs[i]! - r.scheduledNs[i]!);
-        if (lag > maxLagNs) maxLagNs = lag;
-        if (lag > LAG_WARN_NS) framesLagging++;
-      }
       if (!writer) return;
       for (let start = 0; start < r.count; start += 8192) {
         const end = Math.min(r.count, start + 8192);
@@ -200,6 +191,7 @@ export async function runPublish(o: PublishOptions): Promise<PublishResult> {
       }
     });
     const txStats = await tx.stop({ drain: false });
+    const maxLagNs = Math.max(0, txStats.maxLateNs), framesLagging = txStats.lagging;
     const result: PublishResult = {
       streams: streams.length, sampleRate: rate, framesPerSecond: schedule.framesPerSecond, startNs: schedule.startNs.toString(),
       framesScheduled: queued, framesSent: txStats.framesSent, framesDropped: dropped, samplesRecorded, t0Sources: sources, tx: txStats, interrupted,
