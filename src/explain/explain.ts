@@ -10,16 +10,21 @@ import { bucketize, commsOf, sortEvents, taskOnCpu, type Buckets, type TaskRef }
 
 export interface SamplePoint { point: string; tMonoNs: bigint; cpu: number; tNs?: bigint }
 
-export interface LateSample {
+/** A sample and one of its segments: identity, the segment's two points, its latency. */
+export interface SampleSegment {
   svId: string;
-  appId?: number;
   smpCnt: number;
   iter: number;
   /** Segment name, e.g. Thyp. */
   segment: string;
+  /** The two points of the segment. */
   from: SamplePoint;
   to: SamplePoint;
   latencyNs: number;
+}
+
+export interface LateSample extends SampleSegment {
+  appId?: number;
   /** The usual latency of this segment (e.g. its p50). */
   normalNs: number;
 }
@@ -48,15 +53,7 @@ export interface Cause {
   key: string;
 }
 
-export interface Explanation {
-  svId: string;
-  smpCnt: number;
-  iter: number;
-  segment: string;
-  /** The two points of the segment. */
-  from: SamplePoint;
-  to: SamplePoint;
-  latencyNs: number;
+export interface Explanation extends SampleSegment {
   normalNs: number;
   excessNs: number;
   /** The thread on the CPU of the second point when it fired: the one the frame waited for. */

@@ -9,10 +9,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SvtraceError } from '../errors.ts';
 import type { ChromeTrace } from './chrome.ts';
-import type { CauseRow, Explanation } from './explain.ts';
-import type { RecorderStats } from './recorder.ts';
+import type { Explanation, SampleSegment } from './explain.ts';
 import { explainJson } from './render.ts';
-import type { ExplainRunResult, NormalSample } from './run.ts';
+import type { ExplainFigures, ExplainRunResult, NormalSample } from './run.ts';
 
 export const EXPLAIN_DIR = 'explain';
 export const EXPLANATIONS_FILE = 'explanations.json';
@@ -22,25 +21,13 @@ export interface StoredPoint { point: string; cpu: number; tMonoNs: string; tNs?
 
 export type StoredExplanation = Omit<Explanation, 'from' | 'to'> & { from: StoredPoint; to: StoredPoint };
 
-export interface StoredNormal { svId: string; smpCnt: number; iter: number; segment: string; latencyNs: number; from: StoredPoint; to: StoredPoint; trace: string }
+export type StoredNormal = Omit<SampleSegment, 'from' | 'to'> & { from: StoredPoint; to: StoredPoint; trace: string };
 
 /** explanations.json as written (and as `svtrace report` reads it). */
-export interface StoredExplanations {
+export interface StoredExplanations extends ExplainFigures {
   format: 'svtrace-explanations';
   formatVersion: 1;
-  segment: string;
-  thresholdNs: number;
   windowS: number | null;
-  samples: number;
-  late: number;
-  unpaired: number;
-  mismatched: number;
-  p50Ns: number | null;
-  p99Ns: number | null;
-  maxNs: number | null;
-  causes: CauseRow[];
-  recorder: RecorderStats | null;
-  warnings: string[];
   points: { lostEvents: number; lostLines: number; frames: Array<{ point: string; frames: number; kernelFrames: number | null }> };
   worst: Array<StoredExplanation & { trace: string; normal: StoredNormal | null }>;
   explanations: StoredExplanation[];

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { startTrace, type PointEvent, type TraceConfig, type TraceSummary } from '../trace/index.ts';
 import { ringCoverage, ringSlice, tasksAt, type RecorderEvent, type SwitchEvent, type EventRing } from './events.ts';
-import { aggregateCauses, explainSample, type CauseRow, type Explanation, type LateSample, type SamplePoint, type SchedPolicy } from './explain.ts';
+import { aggregateCauses, explainSample, type CauseRow, type Explanation, type LateSample, type SampleSegment, type SamplePoint, type SchedPolicy } from './explain.ts';
 import { exportChromeTrace, type ChromeTrace } from './chrome.ts';
 import { startRecorder, type Recorder, type RecorderStats } from './recorder.ts';
 
@@ -42,11 +42,12 @@ export interface ExplainRunOptions extends ExplainerOptions {
 }
 
 /** A sample of normal latency near a late one, with its own window: what the path looks like when all is well. */
-export interface NormalSample { svId: string; smpCnt: number; iter: number; segment: string; latencyNs: number; from: SamplePoint; to: SamplePoint; chrome: ChromeTrace }
+export interface NormalSample extends SampleSegment { chrome: ChromeTrace }
 
 export interface WorstSample { explanation: Explanation; chrome: ChromeTrace; normal?: NormalSample }
 
-export interface ExplainRunResult {
+/** The figures of an explained run, as computed and as stored in explanations.json. */
+export interface ExplainFigures {
   segment: string;
   thresholdNs: number;
   /** Samples with both points. */
@@ -60,12 +61,15 @@ export interface ExplainRunResult {
   p50Ns: number | null;
   p99Ns: number | null;
   maxNs: number | null;
-  explanations: Explanation[];
   causes: CauseRow[];
-  worst: WorstSample[];
   recorder: RecorderStats | null;
-  trace: TraceSummary;
   warnings: string[];
+}
+
+export interface ExplainRunResult extends ExplainFigures {
+  explanations: Explanation[];
+  worst: WorstSample[];
+  trace: TraceSummary;
 }
 
 /** Explains the samples of a tracer it is fed: onPoint from the tracer's handler, attach() once the tracer runs, finish() after it stopped. */

@@ -30,51 +30,39 @@ export interface ProbeDef {
 }
 
 const TP_SKB = '(struct sk_buff *)args->skbaddr';
+const KP_SKB = '(struct sk_buff *)arg0';
 
-export const PROBES: Readonly<Record<string, ProbeDef>> = {
-  'tracepoint:net:netif_receive_skb': {
-    attach: 'tracepoint:net:netif_receive_skb', kind: 'tracepoint', skb: TP_SKB, dev: '$skb->dev', filter: 'interface',
-    meaning: 'the stack takes the frame from the driver (softirq), once per frame on every receive path',
-  },
-  'tracepoint:net:net_dev_start_xmit': {
-    attach: 'tracepoint:net:net_dev_start_xmit', kind: 'tracepoint', skb: TP_SKB, dev: '$skb->dev', filter: 'interface',
-    meaning: 'the frame is handed to the transmitting driver (after the qdisc)',
-  },
-  'tracepoint:net:net_dev_queue': {
-    attach: 'tracepoint:net:net_dev_queue', kind: 'tracepoint', skb: TP_SKB, dev: '$skb->dev', filter: 'interface',
-    meaning: 'the frame enters dev_queue_xmit (before the qdisc)',
-  },
-  'tracepoint:net:net_dev_xmit': {
-    // skb->dev is already the veth peer here, and the skb may be freed: filter by process only.
-    attach: 'tracepoint:net:net_dev_xmit', kind: 'tracepoint', skb: TP_SKB, dev: null, filter: 'process',
+/** A table entry: the attach string names the probe and its kind (its prefix). */
+type Entry = [attach: string, fields: Omit<ProbeDef, 'attach' | 'kind'>];
+
+const ENTRIES: Entry[] = [
+  ['tracepoint:net:netif_receive_skb', { skb: TP_SKB, dev: '$skb->dev', filter: 'interface',
+    meaning: 'the stack takes the frame from the driver (softirq), once per frame on every receive path' }],
+  ['tracepoint:net:net_dev_start_xmit', { skb: TP_SKB, dev: '$skb->dev', filter: 'interface',
+    meaning: 'the frame is handed to the transmitting driver (after the qdisc)' }],
+  ['tracepoint:net:net_dev_queue', { skb: TP_SKB, dev: '$skb->dev', filter: 'interface',
+    meaning: 'the frame enters dev_queue_xmit (before the qdisc)' }],
+  // skb->dev is already the veth peer here, and the skb may be freed: filter by process only.
+  ['tracepoint:net:net_dev_xmit', { skb: TP_SKB, dev: null, filter: 'process',
     meaning: 'the transmitting driver returned',
-    racy: 'the driver may already have released the frame when this fires; unreadable frames count as unknown',
-  },
-  'tracepoint:skb:skb_copy_datagram_iovec': {
-    attach: 'tracepoint:skb:skb_copy_datagram_iovec', kind: 'tracepoint', skb: TP_SKB, dev: null, filter: 'process',
-    meaning: 'a socket copies the frame to the reader (recvmsg), in the reader\'s process',
-  },
-  'tracepoint:skb:consume_skb': {
-    attach: 'tracepoint:skb:consume_skb', kind: 'tracepoint', skb: TP_SKB, dev: '$skb->dev', filter: 'either',
-    meaning: 'the last reference to the frame is released normally',
-  },
-  'tracepoint:skb:kfree_skb': {
-    attach: 'tracepoint:skb:kfree_skb', kind: 'tracepoint', skb: TP_SKB, dev: '$skb->dev', filter: 'either',
-    meaning: 'the last reference to the frame is dropped (unhandled protocol, drop)',
-  },
-  'kprobe:tpacket_rcv': {
-    attach: 'kprobe:tpacket_rcv', kind: 'kprobe', skb: '(struct sk_buff *)arg0', dev: '(struct net_device *)arg1', filter: 'either',
-    meaning: 'an AF_PACKET ring (PACKET_RX_RING) socket receives the frame',
-  },
-  'kprobe:skb_push': {
-    attach: 'kprobe:skb_push', kind: 'kprobe', skb: '(struct sk_buff *)arg0', dev: '$skb->dev', filter: 'either',
-    meaning: 'a header is pushed onto the frame (e.g. a packet socket rewinding to the MAC header)',
-  },
-  'kprobe:consume_skb': {
-    attach: 'kprobe:consume_skb', kind: 'kprobe', skb: '(struct sk_buff *)arg0', dev: '$skb->dev', filter: 'either',
-    meaning: 'consume_skb is called (e.g. by vhost after copying the frame into the guest)',
-  },
-};
+    racy: 'the driver may already have released the frame when this fires; unreadable frames count as unknown' }],
+  ['tracepoint:skb:skb_copy_datagram_iovec', { skb: TP_SKB, dev: null, filter: 'process',
+    meaning: 'a socket copies the frame to the reader (recvmsg), in the reader\'s process' }],
+  ['tracepoint:skb:consume_skb', { skb: TP_SKB, dev: '$skb->dev', filter: 'either',
+    meaning: 'the last reference to the frame is released normally' }],
+  ['tracepoint:skb:kfree_skb', { skb: TP_SKB, dev: '$skb->dev', filter: 'either',
+    meaning: 'the last reference to the frame is dropped (unhandled protocol, drop)' }],
+  ['kprobe:tpacket_rcv', { skb: KP_SKB, dev: '(struct net_device *)arg1', filter: 'either',
+    meaning: 'an AF_PACKET ring (PACKET_RX_RING) socket receives the frame' }],
+  ['kprobe:skb_push', { skb: KP_SKB, dev: '$skb->dev', filter: 'either',
+    meaning: 'a header is pushed onto the frame (e.g. a packet socket rewinding to the MAC header)' }],
+  ['kprobe:consume_skb', { skb: KP_SKB, dev: '$skb->dev', filter: 'either',
+    meaning: 'consume_skb is called (e.g. by vhost after copying the frame into the guest)' }],
+];
+
+export const PROBES: Readonly<Record<string, ProbeDef>> = Object.fromEntries(ENTRIES.map(([attach, fields]) => [
+  attach, { attach, kind: attach.startsWith('kprobe:') ? 'kprobe' : 'tracepoint', ...fields } satisfies ProbeDef,
+]));
 
 export type ProbeId = keyof typeof PROBES;
 
