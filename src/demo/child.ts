@@ -9,7 +9,6 @@
  */
 import { runPublish, type PublishOptions, type PublishProgress } from '../publish/run.ts';
 import { runSubscribe, type SubscribeOptions } from '../subscribe/run.ts';
-import { SvtraceError } from '../errors.ts';
 
 export type ChildJob =
   | { kind: 'publish'; options: Omit<PublishOptions, 'signal' | 'onProgress'> }
@@ -49,7 +48,7 @@ if (process.send) {
       (result) => send({ type: 'result', result }),
       (e: unknown) => {
         const err = e as Error & { code?: string; hint?: string };
-        send({ type: 'error', error: { message: err.message ?? String(e), ...(err instanceof SvtraceError || err.code ? { code: err.code } : {}), ...(err.hint ? { hint: err.hint } : {}) } });
+        send({ type: 'error', error: { message: err.message ?? String(e), ...(err.code ? { code: err.code } : {}), ...(err.hint ? { hint: err.hint } : {}) } });
       },
     ).finally(() => process.disconnect());
   });

@@ -6,29 +6,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { haveTool, isRoot, ROOT } from '../helpers/cli.ts';
+import { haveTool, isRoot, runCli, type CliResult } from '../helpers/cli.ts';
 
 const skip = !isRoot() ? 'needs root (network namespaces, AF_PACKET, bpftrace)'
   : !haveTool('bpftrace') ? 'bpftrace is not installed (scripts/setup.sh installs it)'
     : !haveTool('ip') ? 'iproute2 is not installed' : false;
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function demo(args: string[], onStderr?: (text: string, child: ReturnType<typeof spawn>) => void, timeoutMs = 240_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), 'demo', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; onStderr?.(stderr, child); });
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`demo timed out:\n${stderr}`)); }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
+const demo = (args: string[], onStderr?: NonNullable<Parameters<typeof runCli>[1]>['onStderr']): Promise<CliResult> =>
+  runCli(['demo', ...args], { timeoutMs: 240_000, onStderr });
 
 const netnsList = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
 /** The lab prefix the demo chose, from its log line "subscribe: receiving in sdNNN-vm/...". */

@@ -1,5 +1,5 @@
 /** Runs the svtrace CLI from the sources (through tsx), as a user would. */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -9,14 +9,15 @@ export const fixture = (name: string) => join(FIXTURES, name);
 
 export interface CliResult { code: number | null; stdout: string; stderr: string }
 
-export function runCli(args: string[], options: { input?: Uint8Array; timeoutMs?: number } = {}): Promise<CliResult> {
+/** `onStderr` sees the stderr so far after each chunk, with the child (to signal it mid-run). */
+export function runCli(args: string[], options: { input?: Uint8Array; timeoutMs?: number; onStderr?: (stderr: string, child: ChildProcess) => void } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
       cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '', stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; options.onStderr?.(stderr, child); });
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`svtrace ${args.join(' ')} timed out`)); }, options.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import { isSvtraceError, type SvtraceError } from '../../src/errors.ts';
 import { openPacketSocket } from '../../src/net/index.ts';
-import { ip, isRoot, makeVethLab, NOT_ROOT_REASON } from './helpers.ts';
+import { ip, isRoot, makeVethLab, NOT_ROOT_REASON, threads } from './helpers.ts';
 
 const skip = isRoot() ? false : NOT_ROOT_REASON;
 const NET_INDEX = new URL('../../src/net/index.ts', import.meta.url).href;
@@ -88,9 +88,7 @@ test('thread options: SCHED_FIFO and pinning work as root; an impossible CPU is 
   assert.equal(e.code, 'NET_CPU_AFFINITY_FAILED');
   const tx = sock.startTransmit({ onTxReport: () => {}, fifoPriority: 10, cpu: 0 });
   // Named, pinned and real-time as asked: read back from /proc.
-  const txTask = readdirSync('/proc/self/task').find((tid) => {
-    try { return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'svtrace-tx'; } catch { return false; }
-  });
+  const txTask = threads().find((th) => th.name === 'svtrace-tx')?.tid;
   assert.ok(txTask, 'the transmit thread is named svtrace-tx');
   const stat = readFileSync(`/proc/self/task/${txTask}/stat`, 'utf8').split(') ')[1]!.split(' ');
   assert.equal(stat[36], '0', 'it runs on CPU 0'); // field 39: processor (fields count from 3 after the comm)

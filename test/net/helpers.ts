@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures', import.meta.url));
 
@@ -105,4 +105,15 @@ export async function waitFor(cond: () => boolean, timeoutMs: number): Promise<b
     await new Promise((r) => setTimeout(r, 10));
   }
   return true;
+}
+
+/** This process's threads: task id and name (comm). */
+export function threads(): Array<{ tid: string; name: string }> {
+  return readdirSync('/proc/self/task').map((tid) => {
+    try {
+      return { tid, name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() };
+    } catch {
+      return { tid, name: '' }; // the thread ended meanwhile
+    }
+  });
 }

@@ -2,7 +2,6 @@
 // namespace B through the native addon: byte-identical, in order, with kernel
 // and application timestamps; the BPF filter keeps only 0x88BA.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   clockNowNs,
@@ -12,20 +11,11 @@ import {
   TS_SOURCE_SOFTWARE,
   type RxBatch,
 } from '../../src/net/index.ts';
-import { FIXTURES, isRoot, makeVethLab, NOT_ROOT_REASON, readPcapFrames, untag, waitFor, withEthertype } from './helpers.ts';
+import { FIXTURES, isRoot, threads, makeVethLab, NOT_ROOT_REASON, readPcapFrames, untag, waitFor, withEthertype } from './helpers.ts';
 
 const skip = isRoot() ? false : NOT_ROOT_REASON;
 
-/** The names (comm) of this process's threads. */
-function threadNames(): string[] {
-  return readdirSync('/proc/self/task').map((tid) => {
-    try {
-      return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
-    } catch {
-      return ''; // the thread ended meanwhile
-    }
-  });
-}
+const threadNames = () => threads().map((t) => t.name);
 
 interface Received {
   frame: Buffer;
