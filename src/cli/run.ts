@@ -1,23 +1,23 @@
 /**
  * The one place that turns a failure into a message and an exit code.
- * Exit codes: 0 success, 1 a verdict failed (report/compare), 2 usage or input error,
- * 3 an environment problem (permissions, missing tool), 130 interrupted.
+ * Exit codes (EXIT in errors.ts): 0 success, 1 a verdict failed (report/compare),
+ * 2 usage or input error, 3 an environment problem (permissions, a missing tool
+ * or kernel feature, a full disk, a busy port), 4 svtrace's own bug, 130 interrupted.
+ * The kind is the error's own, set where it was thrown (errors.ts).
  */
-import { SvtraceError } from '../errors.ts';
+import { EXIT, SvtraceError, exitCodeOf } from '../errors.ts';
 
-export const EXIT_OK = 0;
-export const EXIT_VERDICT_FAILED = 1;
-export const EXIT_USAGE = 2;
-export const EXIT_ENVIRONMENT = 3;
-
-const ENVIRONMENT_CODES = /^(NOT_ROOT|NO_CAP|TOOL_MISSING|NET_|LAB_|TRACE_|OVS_)/;
-/** Codes in those families that are still the user's input, not the machine. */
-const USAGE_CODES = /(_INVALID|_INVALID_OPTION|_CONFIG_INVALID|_IMPAIRMENT_INVALID|_BAD_.*)$/;
+export const EXIT_OK = EXIT.ok;
+export const EXIT_VERDICT_FAILED = EXIT.verdictFailed;
+export const EXIT_USAGE = EXIT.usage;
+export const EXIT_ENVIRONMENT = EXIT.environment;
+export const EXIT_INTERNAL = EXIT.internal;
 
 export function formatError(e: unknown): string {
   if (e instanceof SvtraceError) {
     let s = `svtrace: error ${e.code}: ${e.message}`;
     if (e.hint) s += `\n  hint: ${e.hint}`;
+    if (e.kind === 'internal') s += '\n  this is a bug in svtrace: please report it with the command and this message';
     let cause = e.cause;
     while (cause instanceof Error) {
       s += `\n  cause: ${cause.message}`;
@@ -25,14 +25,11 @@ export function formatError(e: unknown): string {
     }
     return s;
   }
-  if (e instanceof Error) return `svtrace: unexpected error: ${e.stack ?? e.message}`;
-  return `svtrace: unexpected error: ${String(e)}`;
+  if (e instanceof Error) return `svtrace: unexpected error (a bug in svtrace, please report it): ${e.stack ?? e.message}`;
+  return `svtrace: unexpected error (a bug in svtrace, please report it): ${String(e)}`;
 }
 
-export function exitCodeFor(e: unknown): number {
-  if (e instanceof SvtraceError) return ENVIRONMENT_CODES.test(e.code) && !USAGE_CODES.test(e.code) ? EXIT_ENVIRONMENT : EXIT_USAGE;
-  return EXIT_USAGE;
-}
+export const exitCodeFor = exitCodeOf;
 
 /** Wraps a command action: runs it, and on failure prints the error to stderr and sets the exit code. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void> | number | void) {

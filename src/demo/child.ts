@@ -7,6 +7,7 @@
  * Tsub p50 134 µs). Started by `fork()` from run.ts; one job per process,
  * over the IPC channel (structured clone: Infinity and bigints pass).
  */
+import type { ErrorKind } from '../errors.ts';
 import { runPublish, type PublishOptions, type PublishProgress } from '../publish/run.ts';
 import { runSubscribe, type SubscribeOptions } from '../subscribe/run.ts';
 
@@ -18,7 +19,7 @@ export type ChildMessage =
   | { type: 'ready' }
   | { type: 'progress'; progress: PublishProgress }
   | { type: 'result'; result: unknown }
-  | { type: 'error'; error: { message: string; code?: string; hint?: string } };
+  | { type: 'error'; error: { message: string; code?: string; hint?: string; kind?: ErrorKind } };
 
 /** Parent → child: stop early (Ctrl-C in the demo). */
 export const STOP = 'stop';
@@ -47,8 +48,8 @@ if (process.send) {
     run(job, stop.signal).then(
       (result) => send({ type: 'result', result }),
       (e: unknown) => {
-        const err = e as Error & { code?: string; hint?: string };
-        send({ type: 'error', error: { message: err.message ?? String(e), ...(err.code ? { code: err.code } : {}), ...(err.hint ? { hint: err.hint } : {}) } });
+        const err = e as Error & { code?: string; hint?: string; kind?: ErrorKind };
+        send({ type: 'error', error: { message: err.message ?? String(e), ...(err.code ? { code: err.code } : {}), ...(err.hint ? { hint: err.hint } : {}), ...(err.kind ? { kind: err.kind } : {}) } });
       },
     ).finally(() => process.disconnect());
   });

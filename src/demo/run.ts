@@ -83,7 +83,7 @@ function inChild<R>(what: string, job: ChildJob, onProgress?: (p: PublishProgres
       else if (m.type === 'progress') onProgress?.(m.progress);
       else if (m.type === 'result') { settled = true; resolveR(m.result as R); } else if (m.type === 'error') {
         settled = true;
-        reject(m.error.code ? new SvtraceError(m.error.code, m.error.message, { hint: m.error.hint }) : new Error(m.error.message));
+        reject(m.error.code ? new SvtraceError(m.error.code, m.error.message, { hint: m.error.hint, kind: m.error.kind ?? 'internal' }) : new Error(m.error.message));
       }
     });
     child.on('error', (e) => { if (!settled) { settled = true; reject(e); } });

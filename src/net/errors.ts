@@ -3,7 +3,7 @@
  * `syscall`, `interfaces` when known) into SvtraceErrors with a hint that
  * says what to do.
  */
-import { SvtraceError } from '../errors.ts';
+import { ERROR_CODES, SvtraceError, isErrorCode } from '../errors.ts';
 
 /** What the caller was doing, to make hints concrete. */
 export interface ErrorContext {
@@ -67,7 +67,8 @@ function hintFor(e: NativeError, ctx: ErrorContext): string | undefined {
 export function toSvtraceError(e: unknown, ctx: ErrorContext = {}): unknown {
   if (!isNativeError(e)) return e;
   const hint = hintFor(e, ctx);
-  return new SvtraceError(e.code, e.message, hint === undefined ? { cause: e } : { hint, cause: e });
+  // an addon code not in the catalogue is the machine refusing something (errno from a syscall)
+  return new SvtraceError(e.code, e.message, { ...(hint === undefined ? {} : { hint }), cause: e, kind: isErrorCode(e.code) ? ERROR_CODES[e.code] : 'environment' });
 }
 
 /** Runs fn, converting addon errors. */

@@ -33,7 +33,7 @@ function describe(path: string): string {
 /** Prefixes parser errors with the input's name; other errors pass through unchanged. */
 function withSource(e: unknown, path: string): unknown {
   if (!(e instanceof SvtraceError) || !e.code.startsWith('CAPTURE_')) return e;
-  return new SvtraceError(e.code, `${describe(path)}: ${e.message}`, { hint: e.hint, offset: e.offset, cause: e.cause });
+  return new SvtraceError(e.code, `${describe(path)}: ${e.message}`, { hint: e.hint, offset: e.offset, cause: e.cause, kind: e.kind });
 }
 
 async function openForRead(path: string): Promise<FileHandle> {

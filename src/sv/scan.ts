@@ -275,6 +275,7 @@ export function scanError(status: number, s: FrameScan): SvtraceError {
   const code = SCAN_ERRORS[status] ?? 'SV_MALFORMED';
   return new SvtraceError(code, `malformed SV frame at byte ${s.errorOffset}: ${s.errorDetail}`, {
     offset: s.errorOffset,
+    kind: 'usage',
     hint: status === 2
       ? 'this frame is not IEC 61850-9-2 Sampled Values; filter the capture on ethertype 0x88BA'
       : 'the frame does not follow IEC 61850-9-2; check the publisher, or open it in Wireshark to compare',
