@@ -5,6 +5,7 @@
  * percentiles from the joined samples → verdicts. Everything heavy is DuckDB
  * SQL over the record files and a scratch database on disk.
  */
+import { lastPoint } from '../path/index.ts';
 import { SvtraceError } from '../errors.ts';
 import { POINT_NAME_RE } from '../record/schema.ts';
 import { isoNs, printable } from '../util/text.ts';
@@ -21,14 +22,14 @@ import {
 } from './types.ts';
 import { DEFAULT_VERDICTS, evaluateVerdicts, lateLimitUs, verdictRules, type VerdictRule } from './verdicts.ts';
 
-const NAME_RE = /^[A-Za-z0-9_]{1,32}$/;
+const NAME_RE = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
 
 /** DEFAULT_SEGMENTS with the custom ones added (a custom segment of the same name replaces the default). */
 export function segmentDefs(custom: readonly SegmentDef[] = []): SegmentDef[] {
   for (const s of custom) {
     if (!NAME_RE.test(s.name) || !POINT_NAME_RE.test(s.from) || !POINT_NAME_RE.test(s.to) || s.from === s.to) {
       throw new SvtraceError('ANALYZE_BAD_SEGMENT', `segment ${printable(s.name)}=${printable(s.from)}:${printable(s.to)} is not valid`, {
-        hint: 'Name a segment and two different points with letters, digits and _, e.g. --segment Tovs=T1:T2.',
+        hint: 'Name a segment with letters, digits and _, and two different points (a letter, then letters, digits, _ . -), e.g. --segment Tovs=T1:T2.',
       });
     }
   }
@@ -166,7 +167,8 @@ function assemble(x: Parts): AnalysisResult {
     // Missing = not delivered: lost at the last point of the path that saw the stream. A sample lost on the
     // wire is absent there too; one only a tracer lost earlier on (bpftrace falling behind) still arrived,
     // and shows in that point's `lost`, not here.
-    const last = [...pts].reverse().find((p) => p.seen > 0);
+    const lastName = lastPoint(pts.filter((p) => p.seen > 0).map((p) => p.point), x.disc.pointsAfter);
+    const last = pts.find((p) => p.point === lastName);
     return { svId: s.svId, appId: s.appId, rate: s.rate, rateFrom: s.rateFrom, samples: x.windows.samples(s.index), missing: last?.lost ?? 0, points: pts };
   });
 

@@ -4,6 +4,7 @@
  * plus the Parquet footers for t_ns. Leaves two relations in the work DB:
  * `pts` (every row of every record) and `streams` (sv_id → stream index, rate).
  */
+import { orderPoints } from '../path/index.ts';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
@@ -37,7 +38,10 @@ export interface Discovery {
   records: RecordSummary[];
   manifests: RecordManifest[];
   clock: string;
+  /** In path order (src/path). */
   points: string[];
+  /** Custom points' place along the path, from the manifests. */
+  pointsAfter: Record<string, string>;
   streams: DiscoveredStream[];
   /** Range of t_ns (time mode) or of iter (iter mode) over all rows; null when there are no rows. */
   range: { lo: bigint; hi: bigint } | null;
@@ -185,11 +189,14 @@ export async function discover(c: DuckDBConnection, dirs: readonly string[], mod
       hi = BigInt(m!.hi as bigint);
     }
   }
+  const pointsAfter = Object.assign({}, ...manifests.map((m) => m.pointsAfter ?? {})) as Record<string, string>;
   return {
     records,
     manifests,
     clock: clocks.join(','),
-    points: [...points].sort(),
+    // along the path (src/path), never by the alphabet; custom points by their declared place
+    points: orderPoints([...points].sort(), pointsAfter),
+    pointsAfter,
     streams,
     range: lo === null || hi === null ? null : { lo, hi },
     warnings,

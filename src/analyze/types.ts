@@ -5,22 +5,13 @@
  * as decimal strings (they exceed 2^53) plus ISO-8601.
  */
 
-/** A segment is the latency between two points of the same sample: to − from. */
-export interface SegmentDef {
-  name: string;
-  from: string;
-  to: string;
-}
+import { SEGMENTS, type SegmentDef } from '../path/index.ts';
 
-/** The segments of DESIGN.md, measured whenever both of their points exist. */
-export const DEFAULT_SEGMENTS: readonly SegmentDef[] = [
-  { name: 'Tnet', from: 'T0', to: 'T1' },
-  { name: 'Thyp', from: 'T1', to: 'T2' },
-  { name: 'Ttrans', from: 'T2', to: 'T3' },
-  { name: 'Tsub', from: 'T3', to: 'T4' },
-  { name: 'Tseapath', from: 'T1', to: 'T4' },
-  { name: 'Ttot', from: 'T0', to: 'T4' },
-];
+/** A segment is the latency between two points of the same sample: to − from. */
+export type { SegmentDef } from '../path/index.ts';
+
+/** The segments of the path (src/path), measured whenever both of their points exist. */
+export const DEFAULT_SEGMENTS: readonly SegmentDef[] = SEGMENTS.map((s) => ({ name: s.name, from: s.from, to: s.to }));
 
 /** The percentiles every latency summary carries (nearest rank, exact). */
 export const PERCENTILES = [50, 90, 99, 99.9, 99.99] as const;

@@ -1,4 +1,5 @@
 /** `svtrace explain`: trace the points and the flight recorder together, and say why late samples were late. */
+import { roleSegment } from '../path/index.ts';
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -50,7 +51,7 @@ export function register(program: Command): void {
       const out = f.out ? resolve(f.out) : null;
       if (out && existsSync(join(out, 'explanations.json'))) throw new SvtraceError('USAGE', `${out} already holds explanations`, { hint: 'give another --out directory' });
       const { trace } = await traceConfigFrom({ ...f, stream: [] });
-      const segment = trace.role === 'vm' ? { name: 'Tsub', from: 'T3', to: 'T4' } : { name: 'Thyp', from: 'T1', to: 'T2' };
+      const segment = roleSegment(trace.role === 'vm' ? 'vm' : 'hypervisor');
       const stop = interruptSignal();
       try {
         const r = await runExplain({

@@ -4,25 +4,20 @@
  * T4 application), recorded, shown live, served as metrics.
  */
 import type { Command } from 'commander';
-import { startTrace, type PointEvent, type TraceSummary, type TraceWarning } from '../trace/index.ts';
 import type { InterfaceRef, TraceConfig } from '../trace/config.ts';
+import { runTrace } from '../trace/run.ts';
 import { readLabState } from '../lab/index.ts';
-import { openRecordWriter, type RecordWriter } from '../record/index.ts';
-import { createJoiner } from '../live/joiner.ts';
 import { renderLive, renderLiveLine, formatUs, type LiveFrame } from '../live/view.ts';
-import { serveMetrics } from '../live/metrics.ts';
-import { createSequence, observe, type SequenceState } from '../subscribe/sequence.ts';
 import { loadConfig } from '../config/load.ts';
-import { clockNowNs } from '../net/index.ts';
 import { SvtraceError } from '../errors.ts';
 import { action } from './run.ts';
+import { roleSegment } from '../path/index.ts';
 import { collect } from './parse.ts';
 import { groupDigits, printable, renderTable } from '../util/text.ts';
 import { join } from 'node:path';
-import { createExplainer, type Explainer, type ExplainRunResult } from '../explain/run.ts';
 import { validateCpus } from '../explain/recorder.ts';
 import { explainJson, renderExplainSummary } from '../explain/render.ts';
-import { EXPLAIN_DIR, writeExplainDir } from '../explain/files.ts';
+import { EXPLAIN_DIR } from '../explain/files.ts';
 
 interface Flags {
   config?: string; machine?: string; lab?: string | boolean; ingress?: string; vmPort?: string; vmIf?: string;
@@ -33,7 +28,7 @@ interface Flags {
 
 /** The --explain flags, checked before anything starts. */
 export function explainFlags(f: Flags, role: string | undefined, limitsUs: Record<string, number>): { segment: { name: string; from: string; to: string }; thresholdNs: number; windowS: number; worst: number; cpus?: number[] } {
-  const segment = role === 'vm' ? { name: 'Tsub', from: 'T3', to: 'T4' } : { name: 'Thyp', from: 'T1', to: 'T2' };
+  const segment = roleSegment(role === 'vm' ? 'vm' : 'hypervisor');
   const num = (v: string | undefined, flag: string, dflt: number, ok: (n: number) => boolean, example: string) => {
     if (v === undefined) return dflt;
     const n = Number(v);
@@ -119,140 +114,50 @@ export function register(program: Command): void {
 async function runTraceCommand(f: Flags): Promise<number> {
   const { trace, limitsUs } = await traceConfigFrom(f);
   const durationS = f.duration === undefined ? Infinity : Number(f.duration);
-  if (!(durationS > 0)) throw new SvtraceError('USAGE', `--duration ${f.duration} is not a positive number of seconds`, { hint: 'e.g. -d 60' });
-  const points = trace.role === 'hypervisor' ? ['T1', 'T2'] : ['T3', 'T4'];
+  if (!(durationS > 0)) throw new SvtraceError('USAGE', `--duration ${printable(f.duration ?? '')} is not a positive number of seconds`, { hint: 'e.g. -d 60' });
   const explainOpts = f.explain ? explainFlags(f, trace.role, limitsUs) : null;
-  const explainDir = f.record ? join(f.record, EXPLAIN_DIR) : null;
-  const limitsNs = Object.fromEntries(Object.entries(limitsUs).map(([k, v]) => [k, v * 1000]));
-  const joiner = createJoiner(points, limitsNs);
-  const sequences = new Map<string, SequenceState>();
-  const firstPoint = points[0]!;
-  let writer: RecordWriter | null = null;
-  // Warnings: counted, the first 100 kept for --json, printed at most once per 5 s per kind (bpftrace can report losses many times a second).
-  const warnings: string[] = [];
-  let warningCount = 0;
-  const quiet = new Map<string, { lastMs: number; suppressed: number }>();
-  const warn = (w: TraceWarning) => {
-    if (w.kind === 'lost-events') lostEvents += w.count;
-    warningCount++;
-    if (warnings.length < 100) warnings.push(w.message);
-    const q = quiet.get(w.kind) ?? { lastMs: -Infinity, suppressed: 0 };
-    quiet.set(w.kind, q);
-    const now = Date.now();
-    if (now - q.lastMs < 5000) { q.suppressed++; return; }
-    const more = q.suppressed > 0 ? ` (and ${groupDigits(q.suppressed)} more like it in the last ${((now - q.lastMs) / 1000).toFixed(0)} s${w.kind === 'lost-events' ? `; ${groupDigits(lostEvents)} events lost so far` : ''})` : '';
-    process.stderr.write(`svtrace: warning: ${printable(w.message)}${more}\n`);
-    q.lastMs = now;
-    q.suppressed = 0;
-  };
-  const flushWarnings = () => {
-    for (const [kind, q] of quiet) {
-      if (q.suppressed > 0) process.stderr.write(`svtrace: warning: ${groupDigits(q.suppressed)} more ${kind} warning(s) not shown${kind === 'lost-events' ? `; ${groupDigits(lostEvents)} events lost in all` : ''}\n`);
-      q.suppressed = 0;
-    }
-  };
-  let events = 0;
-  let lostEvents = 0;
-  // Points that fire between bpftrace attaching and the record opening: kept, then written first.
-  const early: PointEvent[] = [];
-
-  const explainer: Explainer | null = explainOpts ? createExplainer({ ...explainOpts, log: (l) => process.stderr.write(`svtrace: explain: ${printable(l)}\n`) }) : null;
-  const onPoint = (e: PointEvent) => {
-    events++;
-    explainer?.onPoint(e);
-    if (writer) writer.append(e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, 'bpf', e.cpu);
-    else if (f.record) early.push(e);
-    joiner.point(e.svId, e.appId, e.smpCnt, e.iter, e.point, e.tNs);
-    if (e.point === firstPoint) {
-      let s = sequences.get(e.svId);
-      if (!s) sequences.set(e.svId, (s = createSequence()));
-      observe(s, e.smpCnt);
-    }
-  };
-  const missing = () => new Map([...sequences].map(([k, s]) => [k, s.missing]));
-  const session = await startTrace(trace, {
-    onPoint,
-    onWarning: warn,
-  }, { printProgram: f.printProgram ? (p) => process.stderr.write(p + '\n') : undefined });
-  process.stderr.write(`svtrace: tracing ${session.points.map((p) => `${p.name} (${p.probes.join(', ')})`).join(', ')}; streams ${session.streams.map((s) => printable(s.svId)).join(', ')}\n`);
-  if (f.record) {
-    writer = await openRecordWriter(f.record, {
-      role: 'trace', points: session.points.map((p) => p.name), clock: { name: 'realtime', note: 'bpftrace nsecs (CLOCK_MONOTONIC) mapped to CLOCK_REALTIME with a measured offset, re-measured every 10 s' },
-      startedNs: clockNowNs(), command: process.argv.slice(2),
-      streams: session.streams.map((s) => ({ svId: s.svId, appId: s.appId, ...(s.smpCntWrap ? { rate: s.smpCntWrap } : {}) })),
-      extra: { machine: trace.role, points: session.points.map((p) => ({ name: p.name, probes: p.probes })) },
-    });
-    for (const e of early) writer.append(e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, 'bpf', e.cpu);
-    early.length = 0;
-  }
-  const metrics = f.metrics ? await serveMetrics(f.metrics, { stats: () => joiner.stats(), missing, samples: () => joiner.points(), counters: () => ({ events, lost_events: lostEvents, unmatched: joiner.unmatched(), warnings: warningCount }) }) : null;
-  if (metrics) process.stderr.write(`svtrace: metrics on ${metrics.url}\n`);
-  // after the point tracer (learning layouts does not compete with it) and its record, so no point waits for either
-  if (explainer && explainOpts) {
-    try {
-      await explainer.attach();
-    } catch (e) {
-      await session.stop().catch(() => undefined);
-      await metrics?.close();
-      await writer?.close().catch(() => undefined);
-      throw e;
-    }
-    process.stderr.write(`svtrace: flight recorder attached (bpftrace pid ${explainer.recorderPid()}); explaining ${explainOpts.segment.name} over ${groupDigits(explainOpts.thresholdNs / 1000)} µs${explainDir ? ` into ${explainDir}` : ' (no --record: the explanations are printed only)'}\n`);
-  }
-
-  const t0 = Date.now();
   const worstLines: string[] = [];
   const rates = new Map<LiveFrame['stats'][number], number>();
   const tty = process.stdout.isTTY === true;
-  const timer = setInterval(() => {
-    const worst = joiner.tick(Date.now());
-    const bySeg = new Map<string, { worstNs: number; stream: string }>();
-    for (const w of worst) if ((bySeg.get(w.segment)?.worstNs ?? -1) < w.worstNs) bySeg.set(w.segment, w);
-    if (bySeg.size) worstLines.push(`${new Date().toISOString().slice(11, 19)}  ${[...bySeg].map(([seg, w]) => `${seg} ${formatUs(w.worstNs)} µs (${printable(w.stream)})`).join('  ')}`);
-    while (worstLines.length > 10) worstLines.shift();
-    if (f.live) {
-      const frame: LiveFrame = { title: `svtrace trace --machine ${trace.role}`, elapsedS: (Date.now() - t0) / 1000, stats: joiner.stats(), rates, missing: missing(), worstLines, footer: [`events ${groupDigits(events)}, unmatched ${joiner.unmatched()}, warnings ${warningCount}${f.record ? `, recording to ${f.record}` : ''}`] };
+  const r = await runTrace({
+    trace, limitsUs, durationS, command: process.argv.slice(2),
+    ...(f.record ? { recordDir: f.record } : {}),
+    ...(f.metrics ? { metrics: f.metrics } : {}),
+    ...(explainOpts ? { explain: explainOpts } : {}),
+    ...(f.printProgram ? { printProgram: (p: string) => process.stderr.write(p + '\n') } : {}),
+    onWarning: (m) => process.stderr.write(`svtrace: warning: ${printable(m)}\n`),
+    log: (l) => process.stderr.write(`svtrace: ${printable(l)}\n`),
+    onStarted: (s) => {
+      process.stderr.write(`svtrace: tracing ${s.points.map((p) => `${p.name} (${p.probes.join(', ')})`).join(', ')}; streams ${s.streams.map((x) => printable(x.svId)).join(', ')}\n`);
+      if (s.metricsUrl) process.stderr.write(`svtrace: metrics on ${s.metricsUrl}\n`);
+      if (s.recorderPid !== null && explainOpts) {
+        process.stderr.write(`svtrace: flight recorder attached (bpftrace pid ${s.recorderPid}); explaining ${explainOpts.segment.name} over ${groupDigits(explainOpts.thresholdNs / 1000)} µs${f.record ? ` into ${join(f.record, EXPLAIN_DIR)}` : ' (no --record: the explanations are printed only)'}\n`);
+      }
+    },
+    onSecond: (s) => {
+      const bySeg = new Map<string, { worstNs: number; stream: string }>();
+      for (const w of s.worst) if ((bySeg.get(w.segment)?.worstNs ?? -1) < w.worstNs) bySeg.set(w.segment, w);
+      if (bySeg.size) worstLines.push(`${new Date().toISOString().slice(11, 19)}  ${[...bySeg].map(([seg, w]) => `${seg} ${formatUs(w.worstNs)} µs (${printable(w.stream)})`).join('  ')}`);
+      while (worstLines.length > 10) worstLines.shift();
+      if (!f.live) return;
+      const frame: LiveFrame = { title: `svtrace trace --machine ${trace.role}`, elapsedS: s.elapsedS, stats: s.stats, rates, missing: s.missing, worstLines, footer: [`events ${groupDigits(s.events)}, unmatched ${s.unmatched}, warnings ${s.warnings}${f.record ? `, recording to ${f.record}` : ''}`] };
       process.stdout.write(tty ? `\x1b[H\x1b[2J${renderLive(frame)}` : renderLiveLine(frame) + '\n');
-      for (const s of frame.stats) rates.set(s, s.hist.count);
-    }
-    if (Date.now() - t0 >= durationS * 1000) void session.stop();
-  }, 1000);
-  let summary: TraceSummary;
-  let explained: ExplainRunResult | null = null;
-  try {
-    summary = await session.done;
-    if (explainer) {
-      process.stderr.write('svtrace: explain: letting the flight recorder catch up, then explaining the late samples\n');
-      explained = await explainer.finish(summary);
-    }
-  } finally {
-    clearInterval(timer);
-    flushWarnings();
-    await metrics?.close();
-    if (explainer && !explained) await explainer.abort().catch(() => undefined);
-  }
-  if (writer) {
-    const rec = explained?.recorder;
-    await writer.close({ stoppedNs: clockNowNs(), counters: {
-      events, lostEvents: summary.lostEvents, lostLines: summary.lostLines, unknownFrames: summary.points.reduce((n, p) => n + p.unknown, 0), missing: [...missing().values()].reduce((a, b) => a + b, 0),
-      ...(rec ? { recorderEvents: rec.events, recorderLostEvents: rec.lostEvents, recorderLostLines: rec.lostLines, recorderRingOverflowed: rec.ringOverflowed } : {}),
-    } });
-  }
-  if (explained && explainDir && explainOpts) {
-    const w = writeExplainDir(explainDir, explained, { windowS: explainOpts.windowS });
-    process.stderr.write(`svtrace: explain: wrote ${w.json} and ${w.traces.length} Chrome trace(s) (open them in https://ui.perfetto.dev)\n`);
-  }
+      for (const x of frame.stats) rates.set(x, x.hist.count);
+    },
+  });
+  if (r.explainFiles) process.stderr.write(`svtrace: explain: wrote ${r.explainFiles.json} and ${r.explainFiles.traces.length} Chrome trace(s) (open them in https://ui.perfetto.dev)\n`);
+  const { summary, explained } = r;
   if (f.json) {
-    process.stdout.write(JSON.stringify({ summary, ...(explained ? { explain: explainJson(explained) } : {}), stats: joiner.stats().map((s) => ({ segment: s.segment, svId: s.stream, appId: s.appId, count: s.hist.count, minNs: s.hist.min, maxNs: s.hist.max, meanNs: s.hist.count ? s.hist.sum / s.hist.count : null, late: s.late, limitNs: s.limitNs })), missing: Object.fromEntries(missing()), warnings }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
+    process.stdout.write(JSON.stringify({ summary, ...(explained ? { explain: explainJson(explained) } : {}), stats: r.stats.map((s) => ({ segment: s.segment, svId: s.stream, appId: s.appId, count: s.hist.count, minNs: s.hist.min, maxNs: s.hist.max, meanNs: s.hist.count ? s.hist.sum / s.hist.count : null, late: s.late, limitNs: s.limitNs })), missing: Object.fromEntries(r.missing), warnings: r.warnings }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
   } else {
     process.stdout.write(renderTable(['point', 'probes', 'frames', 'kernel frames', 'ASDU events', 'unknown frames'], summary.points.map((p) => [p.name, p.probes.join(', '), groupDigits(p.frames), p.kernelFrames === null ? '-' : groupDigits(p.kernelFrames), groupDigits(p.events), groupDigits(p.unknown)]), new Set([2, 3, 4, 5])));
-    process.stdout.write(renderTable(['segment', 'svID', 'samples', 'min µs', 'mean', 'max', 'late', 'missing'], joiner.stats().map((s) => [
+    process.stdout.write(renderTable(['segment', 'svID', 'samples', 'min µs', 'mean', 'max', 'late', 'missing'], r.stats.map((s) => [
       s.segment, printable(s.stream), groupDigits(s.hist.count), formatUs(s.hist.min), formatUs(s.hist.count ? s.hist.sum / s.hist.count : NaN), formatUs(s.hist.max),
-      s.limitNs === null ? '-' : `${groupDigits(s.late)} > ${formatUs(s.limitNs)}`, groupDigits(missing().get(s.stream) ?? 0),
+      s.limitNs === null ? '-' : `${groupDigits(s.late)} > ${formatUs(s.limitNs)}`, groupDigits(r.missing.get(s.stream) ?? 0),
     ]), new Set([2, 3, 4, 5, 7])));
-    process.stdout.write(`lost events ${summary.lostEvents}, lines lost ${summary.lostLines}, map full ${summary.mapFullWarnings}, unmatched samples ${joiner.unmatched()}\n`);
+    process.stdout.write(`lost events ${summary.lostEvents}, lines lost ${summary.lostLines}, map full ${summary.mapFullWarnings}, unmatched samples ${r.unmatched}\n`);
     if (explained) process.stdout.write(`\n${renderExplainSummary(explained, explainOpts?.worst ?? 5)}`);
-    if (f.record) process.stdout.write(`record: ${f.record}${explained ? `, explanations in ${explainDir}` : ''}\n`);
+    if (f.record) process.stdout.write(`record: ${f.record}${explained ? `, explanations in ${join(f.record, EXPLAIN_DIR)}` : ''}\n`);
   }
   return 0;
 }

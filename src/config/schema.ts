@@ -84,7 +84,7 @@ export const reportSchema = z.object({
   /** Custom segments measured beside Tnet..Ttot: NAME = "FROM:TO", e.g. Tovs = "T1:T2". */
   segments: z.record(
     z.string().regex(/^[A-Za-z0-9_]{1,32}$/, 'a segment name is letters, digits and _'),
-    z.string().regex(/^[A-Za-z0-9_]{1,16}:[A-Za-z0-9_]{1,16}$/, 'write "FROM:TO" with two point names, e.g. "T1:T2"'),
+    z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,31}:[A-Za-z][A-Za-z0-9_.-]{0,31}$/, 'write "FROM:TO" with two point names, e.g. "T1:T2"'),
   ).default({}),
 }).strict();
 

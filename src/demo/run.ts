@@ -11,16 +11,15 @@ import { labDown, labUp, type LabTopology } from '../lab/index.ts';
 import type { PublishProgress, PublishResult } from '../publish/run.ts';
 import type { SubscribeResult } from '../subscribe/run.ts';
 import { STOP, type ChildJob, type ChildMessage } from './child.ts';
-import { DEFAULT_WAVEFORM, expandStreams, type StreamSpec } from '../publish/streams.ts';
+import { DEFAULT_WAVEFORM, expandStreams, sampleRate, type StreamSpec } from '../publish/streams.ts';
 import { frameTemplate } from '../publish/frames.ts';
 import { layoutFromFrame } from '../trace/layout.ts';
-import { startTrace, type TraceSession, type TraceSummary } from '../trace/index.ts';
-import { openRecordWriter, type RecordWriter } from '../record/index.ts';
-import { clockNowNs } from '../net/index.ts';
+import type { TraceSummary } from '../trace/index.ts';
+import { runTrace, type TraceRunResult } from '../trace/run.ts';
+import { DEFAULT_LIMITS_US } from '../path/index.ts';
 import { SvtraceError } from '../errors.ts';
 import { cpuOf, startHog, type Hog } from './hog.ts';
-import { createExplainer, type Explainer, type ExplainRunResult } from '../explain/run.ts';
-import { EXPLAIN_DIR, writeExplainDir } from '../explain/files.ts';
+import type { ExplainRunResult } from '../explain/run.ts';
 
 export interface DemoOptions {
   outDir: string;
@@ -32,6 +31,8 @@ export interface DemoOptions {
   explain?: { thresholdNs: number; windowS?: number };
   /** SCHED_FIFO priority of the subscriber's receive thread (default: normal scheduling). */
   subscriberFifo?: number;
+  /** Verdict limits (µs) for the trace's live figures (default: the path's, src/path). */
+  limitsUs?: Record<string, number>;
   signal?: AbortSignal;
   log: (line: string) => void;
 }
@@ -111,48 +112,37 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   o.log(`lab: building the path publisher → switch → VM (${o.switch})`);
   const lab = (await labUp({ runDir, switch: o.switch, prefix: `sd${process.pid % 1000}` })).topology;
   let hog: Hog | null = null;
-  let trace: TraceSession | null = null;
-  let traceWriter: RecordWriter | null = null;
-  let explainer: Explainer | null = null;
   const children: Child<unknown>[] = [];
   const stopChildren = () => { for (const c of children) c.stop(); };
   o.signal?.addEventListener('abort', stopChildren, { once: true });
+  // the trace run (src/trace/run.ts, as `svtrace trace`) goes on until the traffic is done
+  const traceStop = new AbortController();
+  const onAbortTrace = () => traceStop.abort();
+  o.signal?.addEventListener('abort', onAbortTrace, { once: true });
+  let traceOutcome: Promise<{ result: TraceRunResult } | { error: unknown }> | null = null;
   try {
     const streams = demoStreams(o.streams);
     // the frames' layouts are known from the publisher: no need to learn them from traffic
     const layouts = streams.map((s) => layoutFromFrame(frameTemplate(s).bytes));
     let traceError: string | null = null;
-    try {
-      o.log('trace: attaching bpftrace to the hypervisor points T1 and T2');
-      let writer: RecordWriter | null = null;
-      const pending: Array<[string, string, number, number, number, bigint, number]> = [];
-      const ex = o.explain ? createExplainer({ thresholdNs: o.explain.thresholdNs, windowS: o.explain.windowS ?? 5, log: (l) => o.log(`explain: ${l}`) }) : null;
-      trace = await startTrace({ role: 'hypervisor', ingress: { name: lab.hostPubIf }, vmPort: { name: lab.hostVmIf }, layouts, streams: streams.map((s) => ({ svId: s.svId, appId: s.appId, smpCntWrap: 4000 })) }, {
-        onPoint: (e) => {
-          ex?.onPoint(e);
-          if (writer) writer.append(e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, 'bpf', e.cpu);
-          else pending.push([e.point, e.svId, e.appId, e.smpCnt, e.iter, e.tNs, e.cpu]);
-        },
-        // bpftrace's running 'Lost N events' lines are summed in the final count, said once at the end
-        onWarning: (w) => { if (w.kind !== 'lost-events') o.log(`trace: warning: ${w.message}`); },
-      }, { stopOnSignals: false });
-      writer = traceWriter = await openRecordWriter(dirs.trace, {
-        role: 'trace', points: trace.points.map((p) => p.name), clock: { name: 'realtime', note: 'bpftrace nsecs mapped to CLOCK_REALTIME' }, startedNs: clockNowNs(),
-        streams: trace.streams.map((s) => ({ svId: s.svId, appId: s.appId, rate: 4000 })), extra: { machine: 'hypervisor' },
-      });
-      for (const r of pending) writer.append(r[0], r[1], r[2], r[3], r[4], r[5], 'bpf', r[6]);
-      if (ex) {
-        // after the point tracer, as `svtrace trace --explain` does
-        try {
-          await ex.attach();
-          explainer = ex;
-          o.log(`explain: flight recorder attached (bpftrace pid ${ex.recorderPid()}); late Thyp samples (> ${o.explain!.thresholdNs / 1000} µs) will be explained`);
-        } catch (e) {
-          o.log(`explain: the flight recorder did not start (${(e as Error).message}); the demo goes on without explanations`);
-        }
-      }
-    } catch (e) {
-      traceError = (e as Error).message;
+    o.log('trace: attaching bpftrace to the hypervisor points T1 and T2');
+    let started!: () => void;
+    const startedP = new Promise<'started'>((r) => { started = () => r('started'); });
+    traceOutcome = runTrace({
+      trace: { role: 'hypervisor', ingress: { name: lab.hostPubIf }, vmPort: { name: lab.hostVmIf }, layouts, streams: streams.map((s) => ({ svId: s.svId, appId: s.appId, smpCntWrap: sampleRate(s) })) },
+      limitsUs: o.limitsUs ?? { ...DEFAULT_LIMITS_US }, recordDir: dirs.trace, command: ['demo'], signal: traceStop.signal, stopOnSignals: false,
+      ...(o.explain ? { explain: { thresholdNs: o.explain.thresholdNs, windowS: o.explain.windowS ?? 5 }, explainOptional: true } : {}),
+      onWarning: (m) => o.log(`trace: warning: ${m}`),
+      log: (l) => o.log(l),
+      onStarted: (st) => {
+        if (st.recorderPid !== null) o.log(`explain: flight recorder attached (bpftrace pid ${st.recorderPid}); late Thyp samples (> ${o.explain!.thresholdNs / 1000} µs) will be explained`);
+        started();
+      },
+    }).then((result) => ({ result }), (error: unknown) => ({ error }));
+    const first = await Promise.race([startedP, traceOutcome]);
+    if (first !== 'started' && 'error' in first) {
+      traceError = (first.error as Error).message;
+      traceOutcome = null;
       o.log(`trace: not available (${traceError}); the demo goes on with T0, T3 and T4`);
     }
     if (o.impair) {
@@ -180,35 +170,29 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     hog = null;
     let traceSummary: TraceSummary | null = null;
     let explained: ExplainRunResult | null = null;
-    if (trace) {
-      traceSummary = await trace.stop();
-      trace = null;
-      if (explainer) {
-        o.log('explain: letting the flight recorder catch up, then explaining the late samples');
-        explained = await explainer.finish(traceSummary);
-        explainer = null;
-      }
-      const rec = explained?.recorder;
-      await traceWriter?.close({ stoppedNs: clockNowNs(), counters: {
-        lostEvents: traceSummary.lostEvents, lostLines: traceSummary.lostLines,
-        ...(rec ? { recorderEvents: rec.events, recorderLostEvents: rec.lostEvents, recorderLostLines: rec.lostLines, recorderRingOverflowed: rec.ringOverflowed } : {}),
-      } });
-      traceWriter = null;
-      if (explained) {
-        const w = writeExplainDir(join(dirs.trace, EXPLAIN_DIR), explained, { windowS: o.explain?.windowS ?? 5 });
-        o.log(`explain: ${explained.late} late of ${explained.samples} Thyp samples, ${explained.explanations.length} explained; wrote ${w.json} and ${w.traces.length} Chrome trace(s)`);
+    if (traceOutcome) {
+      traceStop.abort();
+      const t = await traceOutcome;
+      traceOutcome = null;
+      if ('error' in t) {
+        traceError = (t.error as Error).message;
+        o.log(`trace: failed (${traceError}); the demo goes on with T0, T3 and T4`);
+      } else {
+        traceSummary = t.result.summary;
+        explained = t.result.explained;
+        if (explained && t.result.explainFiles) o.log(`explain: ${explained.late} late of ${explained.samples} Thyp samples, ${explained.explanations.length} explained; wrote ${t.result.explainFiles.json} and ${t.result.explainFiles.traces.length} Chrome trace(s)`);
       }
     }
     const records = [dirs.publish, dirs.trace, dirs.subscribe].filter((d) => existsSync(join(d, 'manifest.json')));
     return { outDir: out, records, publish, subscribe, trace: traceSummary, traceError, impairment: o.impair ? 'cpu-hog' : null, lab, explain: explained };
   } finally {
     o.signal?.removeEventListener('abort', stopChildren);
+    o.signal?.removeEventListener('abort', onAbortTrace);
     stopChildren();
     await Promise.allSettled(children.map((c) => c.result));
     hog?.stop();
-    if (explainer) await explainer.abort().catch(() => undefined);
-    if (trace) await trace.stop().catch(() => undefined);
-    if (traceWriter) await traceWriter.close().catch(() => undefined);
+    traceStop.abort();
+    if (traceOutcome) await traceOutcome;
     o.log('lab: removing everything it made');
     await labDown(runDir).catch((e: unknown) => o.log(`lab: down failed: ${(e as Error).message}; run svtrace lab down --run-dir ${runDir}`));
   }

@@ -8,6 +8,7 @@
  * createExplainer (fed by a tracer someone else runs: `svtrace trace
  * --explain`, the demo). Both are the same code.
  */
+import { roleSegment } from '../path/index.ts';
 import { readFileSync } from 'node:fs';
 import { startTrace, type PointEvent, type TraceConfig, type TraceSummary } from '../trace/index.ts';
 import { ringCoverage, ringSlice, tasksAt, type RecorderEvent, type SwitchEvent, type EventRing } from './events.ts';
@@ -143,7 +144,7 @@ const NORMAL_KEEP = 4096;
 type Pair = { svId: string; smpCnt: number; iter: number; latencyNs: number; from: SamplePoint; to: SamplePoint };
 
 export function createExplainer(o: ExplainerOptions): Explainer {
-  const seg = o.segment ?? { name: 'Thyp', from: 'T1', to: 'T2' };
+  const seg = o.segment ?? roleSegment('hypervisor');
   const log = o.log ?? (() => undefined);
   const warnings: string[] = [];
   const warn = (m: string) => { if (warnings.length < 200) warnings.push(m); log(`warning: ${m}`); };

@@ -10,7 +10,7 @@
  * the cost of ~5 s of samples in memory (about 30 MB at 8 × 4000/s).
  */
 import { createHistogram, record, type LatencyHistogram } from './histogram.ts';
-import { DEFAULT_SEGMENTS, type SegmentDef } from '../analyze/types.ts';
+import { segmentsAmong, type SegmentDef } from '../path/index.ts';
 
 /** The segment table is the analysis's own: live and report measure the same segments. */
 export { DEFAULT_SEGMENTS as SEGMENTS, type SegmentDef } from '../analyze/types.ts';
@@ -53,7 +53,7 @@ export interface LiveJoiner {
 }
 
 export function createJoiner(points: string[], limitsNs: Record<string, number>, maxAgeMs = 5000): LiveJoiner {
-  const segments = DEFAULT_SEGMENTS.filter((s) => points.includes(s.from) && points.includes(s.to));
+  const segments = segmentsAmong(points);
   const pending = new Map<string, { t: Map<string, bigint>; bornMs: number }>();
   const stats = new Map<string, SegmentStats>();
   const seen = new Map<string, PointCount>();

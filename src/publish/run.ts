@@ -4,6 +4,7 @@
  * (the kernel's TX timestamp, or the application's send time when the kernel
  * gave none) in a record. JavaScript never touches the pacing.
  */
+import { ROLE_POINTS } from '../path/index.ts';
 import { clockNowNs, openPacketSocket, TS_SOURCE_HARDWARE, TS_SOURCE_SOFTWARE, type TxReportBatch, type TxStats } from '../net/index.ts';
 import { openRecordWriter, type RecordWriter } from '../record/index.ts';
 import { createBatch, createSchedule, type FrameBatch } from './schedule.ts';
@@ -76,7 +77,7 @@ export async function runPublish(o: PublishOptions): Promise<PublishResult> {
     const schedule = createSchedule(streams, { notBeforeNs: clockNowNs() + 300_000_000n, durationS: o.durationS });
     if (o.recordDir) {
       writer = await openRecordWriter(o.recordDir, {
-        role: 'publish', points: ['T0'], clock: { name: 'realtime', note: 'T0: kernel software TX timestamp (src kernel), else send time (src app)' },
+        role: 'publish', points: [...ROLE_POINTS.publish], clock: { name: 'realtime', note: 'T0: kernel software TX timestamp (src kernel), else send time (src app)' },
         startedNs: schedule.startNs, command: o.command,
         streams: streams.map((s) => ({ svId: s.svId, appId: s.appId, rate, asdusPerFrame: n })),
         extra: { interface: o.ifname, netns: o.netns ?? null },

@@ -26,7 +26,9 @@ export const manifestSchema = z.looseObject({
   runId: z.string().min(1),
   host: z.string(),
   role: z.string().min(1),
-  points: z.array(z.string().regex(POINT_NAME_RE, 'a point name [A-Za-z0-9_]{1,32}')),
+  points: z.array(z.string().regex(POINT_NAME_RE, 'a point name: a letter, then letters, digits, _ . -')),
+  /** Custom points' place along the path: the point each comes right after (src/path). */
+  pointsAfter: z.record(z.string(), z.string()).optional(),
   clock: z.object({ name: z.enum(['realtime', 'tai']), note: z.string().optional() }),
   startedNs: decimalNs,
   stoppedNs: decimalNs.optional(),

@@ -13,8 +13,8 @@ export function isPointSource(s: string): s is PointSource {
   return POINT_SOURCE_SET.has(s);
 }
 
-/** 'T0'..'T4' or a custom point name: [A-Za-z0-9_]{1,32}. */
-export const POINT_NAME_RE = /^[A-Za-z0-9_]{1,32}$/;
+/** 'T0'..'T4' or a custom point name (src/path). */
+export { POINT_NAME_RE } from '../path/index.ts';
 
 /** One timestamped point of one sample, as read back from a record. */
 export interface PointRow {

@@ -87,7 +87,7 @@ export interface RecordWriter {
   /** Resolves when every row appended so far is written and fsynced. */
   flush(): Promise<void>;
   /** Set manifest fields (counters are merged), written at close. Throws RECORD_BAD_MANIFEST at once if invalid. */
-  update(fields: { counters?: Record<string, number>; streams?: StreamInfo[]; extra?: unknown }): void;
+  update(fields: { counters?: Record<string, number>; streams?: StreamInfo[]; extra?: unknown; pointsAfter?: Record<string, string> }): void;
   stats(): RecordWriterStats;
   close(final?: { stoppedNs?: bigint; counters?: Record<string, number>; streams?: StreamInfo[]; extra?: unknown }): Promise<CloseSummary>;
 }

@@ -6,6 +6,7 @@
  * check, and the subscriber's own counters (frames the kernel dropped,
  * undecodable frames, frames without a kernel timestamp, ...).
  */
+import { ROLE_POINTS } from '../path/index.ts';
 import { createJoiner, type LiveJoiner } from '../live/joiner.ts';
 import type { MetricsSource } from '../live/metrics.ts';
 import type { RxStats } from '../net/index.ts';
@@ -20,7 +21,7 @@ export interface SubscribeMetrics {
 
 /** `limitsNs` per segment, e.g. { Tsub: 100_000 }; `rx` reads the socket's statistics (kept after it stopped). */
 export function createSubscribeMetrics(receiver: Receiver, limitsNs: Record<string, number>, rx: () => RxStats | null): SubscribeMetrics {
-  const joiner = createJoiner(['T3', 'T4'], limitsNs);
+  const joiner = createJoiner([...ROLE_POINTS.subscribe], limitsNs);
   const times: Record<string, bigint> = { T3: 0n, T4: 0n };
   const take = (cols: SampleColumns) => {
     for (let i = 0; i < cols.length; i++) {

@@ -6,6 +6,7 @@
  * Stops after a duration or on the signal (Ctrl-C), after the last batch was
  * taken: nothing received is lost.
  */
+import { ROLE_POINTS } from '../path/index.ts';
 import { clockNowNs, openPacketSocket, type RxStats } from '../net/index.ts';
 import { encodeSvId, openRecordWriter, type RecordWriter } from '../record/index.ts';
 import { openCaptureSink, type CaptureSink } from '../pcap/index.ts';
@@ -88,7 +89,7 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
     if (o.pcapPath) pcap = await openCaptureSink(o.pcapPath, { format: 'pcapng', interfaceName: o.ifname });
     if (o.recordDir) {
       writer = await openRecordWriter(o.recordDir, {
-        role: 'subscribe', points: ['T3', 'T4'], startedNs: clockNowNs(), command: o.command,
+        role: 'subscribe', points: [...ROLE_POINTS.subscribe], startedNs: clockNowNs(), command: o.command,
         clock: { name: 'realtime', note: `T3: ${o.timestamping === 'hardware' ? 'NIC hardware' : 'kernel software'} RX timestamp; T4: application time after recvmmsg, in C` },
         extra: { interface: o.ifname, netns: o.netns ?? null },
       });

@@ -4,6 +4,7 @@
  * or flags, so `validateTraceConfig` checks every field before any of it can
  * reach a generated program or a command line.
  */
+import { POINT_NAME_RE } from '../path/index.ts';
 import { SvtraceError } from '../errors.ts';
 import { probeDef } from './probes.ts';
 import { isOctets, validateLayout, type FrameLayout } from './layout.ts';
@@ -30,8 +31,10 @@ export interface SubscriberSpec extends ProcessFilter {
 }
 
 export interface CustomPoint extends ProcessFilter {
-  /** Point name in the output, e.g. "T2vhost" (letters, digits, _ and -). */
+  /** Point name in the output, e.g. "T2vhost" or "T2.5" (a letter, then letters, digits, _ . -). */
   name: string;
+  /** The point this one comes right after along the path (e.g. "T2"); a name T<number> places itself. */
+  after?: string;
   /** bpftrace attach point, one of PROBES. */
   probe: string;
   interface?: InterfaceRef;
@@ -68,7 +71,7 @@ const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}$/;
 const NETNS_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const NETNS_PATH = /^(\/proc\/[0-9]{1,10}\/(task\/[0-9]{1,10}\/)?ns\/net|\/run\/netns\/[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}|\/var\/run\/netns\/[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})$/;
 const COMM = /^[A-Za-z0-9_.:+/-]{1,15}$/;
-const POINT_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,15}$/;
+const POINT_NAME = POINT_NAME_RE;
 const MAX_PIDS = 32;
 const MAX_STREAMS = 256;
 
@@ -206,11 +209,12 @@ export function validateTraceConfig(input: unknown): TraceConfig {
 
 function validateCustomPoint(v: unknown, field: string): CustomPoint {
   if (!isObject(v)) throw bad(field, 'must be an object { name, probe, interface?, pids?, comm? }', '');
-  checkKeys(v, field, ['name', 'probe', 'interface', 'pids', 'comm', 'commPrefix']);
-  if (typeof v.name !== 'string' || !POINT_NAME.test(v.name)) throw bad(`${field}.name`, `${JSON.stringify(v.name)} is not a point name`, 'use a letter then up to 15 letters, digits, _ or -');
+  checkKeys(v, field, ['name', 'probe', 'after', 'interface', 'pids', 'comm', 'commPrefix']);
+  if (typeof v.name !== 'string' || !POINT_NAME.test(v.name)) throw bad(`${field}.name`, `${JSON.stringify(v.name)} is not a point name`, 'use a letter then up to 31 letters, digits, _ . or -');
+  if (v.after !== undefined && (typeof v.after !== 'string' || !POINT_NAME.test(v.after) || v.after === v.name)) throw bad(`${field}.after`, `${JSON.stringify(v.after)} is not another point's name`, 'name the point this one follows along the path, e.g. after = "T2"');
   const def = typeof v.probe === 'string' ? probeDef(v.probe) : undefined;
   if (!def) throw bad(`${field}.probe`, `${JSON.stringify(v.probe)} is not a known probe`, 'see PROBES in src/trace/probes.ts, e.g. "tracepoint:net:netif_receive_skb"');
-  const p: CustomPoint = { name: v.name, probe: def.attach, ...validateProcess(v, field) };
+  const p: CustomPoint = { name: v.name, probe: def.attach, ...(typeof v.after === 'string' ? { after: v.after } : {}), ...validateProcess(v, field) };
   if (v.interface !== undefined) p.interface = validateInterface(v.interface, `${field}.interface`);
   const hasProcess = p.pids || p.comm || p.commPrefix;
   if (!p.interface && !hasProcess) throw bad(field, 'needs an interface or a process filter', 'an unfiltered point would trace every frame of the machine');

@@ -3,6 +3,7 @@
  * learn.bt. Only numbers and names checked against strict patterns reach the
  * program; svIDs enter it as integer constants and, in comments, escaped.
  */
+import { POINT_NAME_RE } from '../path/index.ts';
 import { SvtraceError } from '../errors.ts';
 import { fillTemplate } from './template.ts';
 import { probeDef, type ProbeDef } from './probes.ts';
@@ -37,7 +38,7 @@ const ETH_SV_LE = -17784;
 const ETH_VLAN_LE = 129;
 const WORDS_SHOWN = 16;
 
-const POINT_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,15}$/;
+const POINT_NAME = POINT_NAME_RE;
 const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}$/;
 const COMM = /^[A-Za-z0-9_.:+/-]{1,15}$/;
 

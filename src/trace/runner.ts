@@ -48,6 +48,12 @@ export interface TraceOptions {
   perfBufferPages?: number;
   /** Extra environment for bpftrace, e.g. BPFTRACE_MAP_KEYS_MAX. */
   bpftraceEnv?: Record<string, string>;
+  /**
+   * Called once the points are planned and their interfaces resolved, before
+   * any bpftrace starts (learning included): open what the run needs here
+   * (record, metrics), so a failure there leaves nothing running.
+   */
+  beforeAttach?: (points: readonly ProgramPoint[]) => Promise<void>;
 }
 
 export interface TraceSession {
@@ -109,6 +115,8 @@ export async function startTrace(input: TraceConfig | unknown, handlers: TraceHa
     if (p.commPrefix) filter.commPrefix = p.commPrefix;
     points.push({ id: p.id, name: p.name, probes: p.probes, filter });
   }
+
+  await options.beforeAttach?.(points);
 
   // Layouts: from the config, then learnt for the streams still missing.
   let layouts = [...(config.layouts ?? [])];
