@@ -10,6 +10,7 @@
  *   await sock.stopReceive();
  *   sock.close();
  */
+import { guardCallback, settle, type GuardedCallback } from './guard.ts';
 import { loadAddon, type NativeAddon, type NativeHandle } from './addon.ts';
 import { callNative, type ErrorContext } from './errors.ts';
 import { checkInt, checkThreadOptions, invalid } from './options.ts';
@@ -75,6 +76,7 @@ export function openPacketSocket(opts: OpenPacketSocketOptions): PacketSocket {
 
 function makeSocket(addon: NativeAddon, h: NativeHandle, info: PacketSocketInfo, ctx: ErrorContext): PacketSocket {
   let closed = false;
+  let rxGuard: GuardedCallback<RxBatch> | null = null;
   return {
     info,
     get closed() {
@@ -86,9 +88,11 @@ function makeSocket(addon: NativeAddon, h: NativeHandle, info: PacketSocketInfo,
       checkThreadOptions(opts);
       const delayMs = opts.maxBatchDelayMs ?? 10;
       if (!(delayMs >= 0 && delayMs <= 60_000)) throw invalid(`maxBatchDelayMs must be 0..60000, got ${delayMs}`);
+      rxGuard = guardCallback(onBatch, opts.onFault);
+      const call = rxGuard.call;
       callNative(
         () =>
-          addon.rxStart(h, onBatch, {
+          addon.rxStart(h, call, {
             maxBatchDelayNs: Math.round(delayMs * 1e6),
             ...(opts.maxBatchFrames === undefined ? {} : { maxBatchFrames: opts.maxBatchFrames }),
             ...(opts.fifoPriority === undefined ? {} : { fifoPriority: opts.fifoPriority }),
@@ -98,7 +102,8 @@ function makeSocket(addon: NativeAddon, h: NativeHandle, info: PacketSocketInfo,
       );
     },
     stopReceive(): Promise<RxStats> {
-      return callNative(() => addon.rxStop(h), ctx);
+      const stopped = callNative(() => addon.rxStop(h), ctx);
+      return rxGuard ? settle(stopped, rxGuard) : stopped;
     },
     send(frame: Uint8Array): void {
       callNative(() => addon.send(h, frame), ctx);

@@ -7,6 +7,7 @@
  */
 import type { NativeAddon, NativeHandle } from './addon.ts';
 import { callNative, type ErrorContext } from './errors.ts';
+import { guardCallback, settle } from './guard.ts';
 import { checkInt, checkThreadOptions, invalid } from './options.ts';
 import type { TransmitOptions, Transmitter, TxStats } from './types.ts';
 
@@ -27,9 +28,10 @@ export function startTransmitter(
   if (!(lateUs >= 0 && lateUs <= 1e9)) throw invalid(`lateThresholdUs must be >= 0, got ${lateUs}`);
   const spinUs = opts.spinUs ?? 0;
   if (!(spinUs >= 0 && spinUs <= 10_000)) throw invalid(`spinUs must be 0..10000, got ${spinUs}`);
+  const guard = guardCallback(opts.onTxReport, opts.onFault);
   callNative(
     () =>
-      addon.txStart(h, opts.onTxReport, {
+      addon.txStart(h, guard.call, {
         clock: opts.clock ?? 'realtime',
         lateThresholdNs: Math.round(lateUs * 1000),
         spinNs: Math.round(spinUs * 1000),
@@ -54,7 +56,7 @@ export function startTransmitter(
       return s;
     },
     async stop(stopOpts: { drain?: boolean } = {}): Promise<TxStats> {
-      last = await callNative(() => addon.txStop(h, stopOpts.drain === true), ctx);
+      last = await settle(callNative(() => addon.txStop(h, stopOpts.drain === true), ctx), guard);
       return last;
     },
   };

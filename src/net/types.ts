@@ -82,6 +82,12 @@ export interface ReceiveOptions {
   fifoPriority?: number;
   /** Pin the receive thread to this CPU. */
   cpu?: number;
+  /**
+   * Called once when onBatch throws (a record on a full disk, ...): no batch
+   * is handed over after that, and stopReceive() rejects with the error.
+   * Stop the receive from here to end the run at once.
+   */
+  onFault?: (error: unknown) => void;
 }
 
 /**
@@ -133,6 +139,8 @@ export interface RxStats {
 export interface TransmitOptions {
   /** Receives per-frame reports, in frame order, in batches (every ~10 ms). */
   onTxReport: (report: TxReportBatch) => void;
+  /** Called once when onTxReport throws: no report is handed over after that, and stop() rejects with the error. */
+  onFault?: (error: unknown) => void;
   /** Clock of the schedule's times. Default 'realtime'. */
   clock?: TxClock;
   /** SCHED_FIFO priority 1..99 for the transmit thread. */

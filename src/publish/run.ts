@@ -71,6 +71,10 @@ export async function runPublish(o: PublishOptions): Promise<PublishResult> {
   const streams = o.streams;
   const sock = openPacketSocket({ ifname: o.ifname, netns: o.netns, sndBufBytes: 8 << 20 });
   let writer: RecordWriter | null = null;
+  // A failure in the TX reports' handler (the record's disk full) ends the run at once.
+  let fault: unknown = null;
+  let finishNow: () => void = () => undefined;
+  const onFault = (e: unknown) => { fault ??= e; finishNow(); };
   try {
     const rate = sampleRate(streams[0]!);
     const n = streams[0]!.asdusPerFrame;
@@ -81,7 +85,7 @@ export async function runPublish(o: PublishOptions): Promise<PublishResult> {
         startedNs: schedule.startNs, command: o.command,
         streams: streams.map((s) => ({ svId: s.svId, appId: s.appId, rate, asdusPerFrame: n })),
         extra: { interface: o.ifname, netns: o.netns ?? null },
-      });
+      }, { onError: onFault });
     }
     // frame index → stream, smpCnt, iter (the TX reports name frames by enqueue index)
     const metaStream = new Uint16Array(META_RING), metaSmp = new Uint16Array(META_RING), metaIter = new Uint32Array(META_RING);
@@ -124,7 +128,7 @@ export async function runPublish(o: PublishOptions): Promise<PublishResult> {
       }
     }
 
-    const tx = sock.startTransmit({ onTxReport, fifoPriority: o.fifoPriority || undefined, cpu: o.cpu !== undefined && o.cpu >= 0 ? o.cpu : undefined, spinUs: o.spinUs || undefined });
+    const tx = sock.startTransmit({ onTxReport, onFault, fifoPriority: o.fifoPriority || undefined, cpu: o.cpu !== undefined && o.cpu >= 0 ? o.cpu : undefined, spinUs: o.spinUs || undefined });
     const maxFrame = 64 + n * (96 + Math.max(...streams.map((s) => s.svId.length + (s.datSet?.length ?? 0))));
     const batch: FrameBatch = createBatch(4096, maxFrame);
     let queued = 0; // frames enqueued so far = next frame index
@@ -156,6 +160,8 @@ export async function runPublish(o: PublishOptions): Promise<PublishResult> {
       o.signal?.addEventListener('abort', stopNow, { once: true });
       let done = false;
       const timer = setInterval(tick, 20);
+      finishNow = finish;
+      if (fault !== null) finish();
       function finish() {
         if (done) return;
         done = true;
@@ -192,6 +198,7 @@ export async function runPublish(o: PublishOptions): Promise<PublishResult> {
       }
     });
     const txStats = await tx.stop({ drain: false });
+    if (fault !== null) throw fault;
     const maxLagNs = Math.max(0, txStats.maxLateNs), framesLagging = txStats.lagging;
     const result: PublishResult = {
       streams: streams.length, sampleRate: rate, framesPerSecond: schedule.framesPerSecond, startNs: schedule.startNs.toString(),

@@ -84,6 +84,10 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
   }
   let writer: RecordWriter | null = null;
   let pcap: CaptureSink | null = null;
+  // A failure while receiving (the record's disk full, the pcap write failing) ends the run at once.
+  let fault: unknown = null;
+  let finishNow: () => void = () => undefined;
+  const onFault = (e: unknown) => { fault ??= e; finishNow(); };
   try {
     if (metrics) o.onMetrics?.(metrics.url);
     if (o.pcapPath) pcap = await openCaptureSink(o.pcapPath, { format: 'pcapng', interfaceName: o.ifname });
@@ -92,7 +96,7 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
         role: 'subscribe', points: [...ROLE_POINTS.subscribe], startedNs: clockNowNs(), command: o.command,
         clock: { name: 'realtime', note: `T3: ${o.timestamping === 'hardware' ? 'NIC hardware' : 'kernel software'} RX timestamp; T4: application time after recvmmsg, in C` },
         extra: { interface: o.ifname, netns: o.netns ?? null },
-      });
+      }, { onError: onFault });
     }
     const svIds: Uint8Array[] = [];
     let lastFrameAt = 0;
@@ -107,7 +111,7 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
       const common = { svIds, stream: cols.stream, appId: cols.appId, smpCnt: cols.smpCnt, iter: cols.iter, length: cols.length };
       writer.appendColumns({ point: 'T3', src: o.timestamping === 'hardware' ? 'hw' : 'kernel', tNs: cols.t3Ns, ...common });
       writer.appendColumns({ point: 'T4', src: 'app', tNs: cols.t4Ns, ...common });
-    }, { ...(o.fifoPriority ? { fifoPriority: o.fifoPriority } : {}), ...(o.cpu !== undefined && o.cpu >= 0 ? { cpu: o.cpu } : {}) });
+    }, { onFault, ...(o.fifoPriority ? { fifoPriority: o.fifoPriority } : {}), ...(o.cpu !== undefined && o.cpu >= 0 ? { cpu: o.cpu } : {}) });
     o.onReady?.();
     const t0 = Date.now();
     let interrupted = false;
@@ -125,6 +129,8 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
         if (o.idleStopS && lastFrameAt && now - lastFrameAt > o.idleStopS * 1000) finish();
       }, o.onProgress ? 1000 : 100);
       let done = false;
+      finishNow = finish;
+      if (fault !== null) finish();
       function finish() {
         if (done) return;
         done = true;
@@ -135,6 +141,7 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
     });
     const rx = await sock.stopReceive();
     rxStats = rx;
+    if (fault !== null) throw fault;
     if (pcap) { await pcap.close(); pcap = null; }
     const c = receiver.counters();
     const streams = receiver.summary();

@@ -1,0 +1,90 @@
+/**
+ * The seams of a trace run, through the CLI as a user meets them: whatever
+ * fails (a record directory in use, a busy metrics port, a full disk), the
+ * run stops within a second or two, starts or leaves no bpftrace behind,
+ * exits with the failure's class (2 usage, 3 environment), and the record
+ * written before stays readable.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../helpers/cli.ts';
+import { makeVethPair } from '../helpers/netns.ts';
+import { smallDisk } from '../helpers/tmpfs.ts';
+import { cannotTrace } from './lab.ts';
+
+const skip = cannotTrace() ?? false;
+
+function bpftraceCount(): number {
+  try {
+    return Number(execFileSync('pgrep', ['-c', '-x', 'bpftrace'], { encoding: 'utf8' }).trim());
+  } catch {
+    return 0; // pgrep exits 1 when none matches
+  }
+}
+
+test('trace --record into a directory that holds a record: RECORD_EXISTS at once, exit 2, no bpftrace started', { skip, timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'svtrace-seam-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const rec = join(dir, 'rec');
+  mkdirSync(rec);
+  writeFileSync(join(rec, 'manifest.json'), '{}');
+  const before = bpftraceCount();
+  const started = Date.now();
+  const r = await runCli(['trace', '--ingress', 'lo', '--record', rec, '-d', '20'], { timeoutMs: 40_000 });
+  const tookMs = Date.now() - started;
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /RECORD_(EXISTS|DIR_NOT_EMPTY)/);
+  assert.doesNotMatch(r.stderr, /svtrace: tracing/, 'nothing was traced');
+  assert.ok(tookMs < 15_000, `exited after ${tookMs} ms, not after the 20 s duration`);
+  assert.equal(bpftraceCount(), before, 'no bpftrace left running');
+});
+
+test('trace --metrics on a port in use: METRICS_LISTEN_FAILED, exit 3, no bpftrace started', { skip, timeout: 60_000 }, async (t) => {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const before = bpftraceCount();
+  const r = await runCli(['trace', '--ingress', 'lo', '--metrics', `127.0.0.1:${port}`, '-d', '20'], { timeoutMs: 40_000 });
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /METRICS_LISTEN_FAILED/);
+  assert.match(r.stderr, /hint: another process uses that port/);
+  assert.doesNotMatch(r.stderr, /svtrace: tracing/);
+  assert.equal(bpftraceCount(), before, 'no bpftrace left running');
+});
+
+/** Runs `svtrace publish` in the background on the pair's side A for `seconds`. */
+function publishInBackground(ns: string, ifname: string, seconds: number): { child: ChildProcess | null; done: Promise<unknown> } {
+  const holder: { child: ChildProcess | null } = { child: null };
+  const done = runCli(['publish', '--netns', ns, '-i', ifname, '-n', '2', '-d', String(seconds)], { timeoutMs: (seconds + 60) * 1000, onStderr: (_s, c) => { holder.child = c; } });
+  return { get child() { return holder.child; }, done };
+}
+
+test('trace --record on a disk that fills: stops at once with RECORD_DISK_FULL, exit 3, the record readable', { skip, timeout: 120_000 }, async (t) => {
+  const disk = smallDisk('1m');
+  if (typeof disk === 'string') { t.skip(disk); return; }
+  const pair = makeVethPair('sf');
+  t.after(() => { pair.remove(); disk.remove(); });
+  const pub = publishInBackground(pair.nsA, pair.ifA, 40);
+  t.after(async () => { pub.child?.kill('SIGINT'); await pub.done.catch(() => undefined); });
+  const before = bpftraceCount();
+  let fullAt = 0;
+  const started = Date.now();
+  const r = await runCli(['trace', '--ingress', `${pair.ifB}@${pair.nsB}`, '--record', join(disk.dir, 'rec'), '-d', '60'], {
+    timeoutMs: 90_000, onStderr: (s) => { if (!fullAt && /RECORD_DISK_FULL|disk is full/.test(s)) fullAt = Date.now(); },
+  });
+  const endedAt = Date.now();
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /RECORD_DISK_FULL/);
+  assert.doesNotMatch(r.stderr, /DEP0168|Uncaught N-API/);
+  assert.ok(endedAt - started < 45_000, `ran ${endedAt - started} ms: it should stop when the disk fills, not at the 60 s duration`);
+  assert.ok(endedAt - fullAt < 3000, `exited ${endedAt - fullAt} ms after the error was printed`);
+  assert.equal(bpftraceCount(), before, 'bpftrace stopped');
+  const manifest = JSON.parse(readFileSync(join(disk.dir, 'rec', 'manifest.json'), 'utf8')) as { points: string[] };
+  assert.deepEqual(manifest.points, ['T1']);
+});
