@@ -8,6 +8,14 @@ import { interruptSignal, progressLine } from './progress.ts';
 import { collect } from './parse.ts';
 import { groupDigits, hex4, printable, renderTable } from '../util/text.ts';
 
+/** An integer flag, or a usage error that names it (never NaN passed on). */
+function intFlag(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n)) throw new SvtraceError('USAGE', `${flag} ${printable(v)} is not a whole number`, { hint: flag === '--fifo' ? 'e.g. --fifo 50 (1..99)' : 'e.g. --cpu 1' });
+  return n;
+}
+
 export function register(program: Command): void {
   program
     .command('subscribe')
@@ -32,6 +40,7 @@ export function register(program: Command): void {
         'subscribe.interface': f.interface, 'subscribe.netns': f.netns, 'subscribe.duration_s': duration,
         'subscribe.streams': f.streams.length ? f.streams : undefined, 'subscribe.record': f.record,
         'subscribe.timestamping': f.hardware ? 'hardware' : undefined, 'subscribe.metrics': f.metrics,
+        'subscribe.fifo_priority': intFlag(f.fifo, '--fifo'), 'subscribe.cpu': intFlag(f.cpu, '--cpu'),
       });
       const s = config.subscribe;
       if (!s.interface) throw new SvtraceError('USAGE', 'no interface to receive on', { hint: 'give -i IFACE (and --netns NAME if it lives in a namespace), or subscribe.interface in the config' });
@@ -40,7 +49,7 @@ export function register(program: Command): void {
       try {
         const r = await runSubscribe({
           ifname: s.interface, netns: s.netns, streams: s.streams, durationS: s.duration_s ?? Infinity, recordDir: s.record,
-          rcvBufBytes: s.rcvbuf_bytes, pcapPath: f.pcap, fifoPriority: f.fifo === undefined ? undefined : Number(f.fifo), cpu: f.cpu === undefined ? undefined : Number(f.cpu), timestamping: s.timestamping, command: process.argv.slice(2), signal: stop.signal,
+          rcvBufBytes: s.rcvbuf_bytes, pcapPath: f.pcap, fifoPriority: s.fifo_priority || undefined, cpu: s.cpu >= 0 ? s.cpu : undefined, timestamping: s.timestamping, command: process.argv.slice(2), signal: stop.signal,
           metrics: s.metrics, limitsUs: config.verdicts.limits_us,
           onMetrics: (url) => process.stderr.write(`svtrace: metrics on ${url}\n`),
           onReady: () => process.stderr.write(`svtrace: receiving on ${s.interface}${s.netns ? ` (netns ${s.netns})` : ''}\n`),

@@ -9,6 +9,7 @@ import { runTrace } from '../trace/run.ts';
 import { readLabState } from '../lab/index.ts';
 import { renderLive, renderLiveLine, formatUs, type LiveFrame } from '../live/view.ts';
 import { loadConfig } from '../config/load.ts';
+import { explainSchema, type ExplainSection, type SvtraceConfig } from '../config/schema.ts';
 import { SvtraceError } from '../errors.ts';
 import { action } from './run.ts';
 import { roleSegment } from '../path/index.ts';
@@ -26,8 +27,8 @@ interface Flags {
   explain?: boolean; explainThresholdUs?: string; explainWindowS?: string; explainCpus?: string; explainWorst?: string;
 }
 
-/** The --explain flags, checked before anything starts. */
-export function explainFlags(f: Flags, role: string | undefined, limitsUs: Record<string, number>): { segment: { name: string; from: string; to: string }; thresholdNs: number; windowS: number; worst: number; cpus?: number[] } {
+/** The --explain flags over the [explain] section, checked before anything starts. */
+export function explainFlags(f: Flags, role: string | undefined, limitsUs: Record<string, number>, section: ExplainSection = explainSchema.parse({})): { segment: { name: string; from: string; to: string }; thresholdNs: number; windowS: number; worst: number; cpus?: number[] } {
   const segment = roleSegment(role === 'vm' ? 'vm' : 'hypervisor');
   const num = (v: string | undefined, flag: string, dflt: number, ok: (n: number) => boolean, example: string) => {
     if (v === undefined) return dflt;
@@ -35,10 +36,11 @@ export function explainFlags(f: Flags, role: string | undefined, limitsUs: Recor
     if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new SvtraceError('USAGE', `${flag} ${printable(v)} is not valid`, { hint: `e.g. ${flag} ${example}` });
     return n;
   };
-  const thresholdUs = num(f.explainThresholdUs, '--explain-threshold-us', limitsUs[segment.name] ?? 100, (n) => n > 0, '100');
-  const windowS = num(f.explainWindowS, '--explain-window-s', 2, (n) => n > 0 && n <= 60, '2');
-  const worst = num(f.explainWorst, '--explain-worst', 5, (n) => Number.isInteger(n) && n >= 0 && n <= 100, '5');
-  const cpus = f.explainCpus === undefined ? undefined : validateCpus(f.explainCpus.split(',').map((c) => (c.trim() === '' ? NaN : Number(c))));
+  const thresholdUs = num(f.explainThresholdUs, '--explain-threshold-us', section.threshold_us ?? limitsUs[segment.name] ?? 100, (n) => n > 0, '100');
+  const windowS = num(f.explainWindowS, '--explain-window-s', section.window_s, (n) => n > 0 && n <= 60, '2');
+  const worst = num(f.explainWorst, '--explain-worst', section.worst, (n) => Number.isInteger(n) && n >= 0 && n <= 100, '5');
+  const cpuList = f.explainCpus === undefined ? section.cpus : f.explainCpus.split(',').map((c) => (c.trim() === '' ? NaN : Number(c)));
+  const cpus = cpuList === undefined ? undefined : validateCpus(cpuList);
   return { segment, thresholdNs: thresholdUs * 1000, windowS, worst, ...(cpus ? { cpus } : {}) };
 }
 
@@ -49,38 +51,43 @@ export function parseInterface(spec: string, flag: string): InterfaceRef {
   return m[2] ? { name: m[1]!, netns: m[2] } : { name: m[1]! };
 }
 
-/** Builds the trace config from flags, the [trace] section of the config file, and a running lab. */
-export async function traceConfigFrom(f: Flags): Promise<{ trace: TraceConfig; limitsUs: Record<string, number> }> {
-  const config = loadConfig(f.config);
-  const section = (config.trace ?? {}) as Record<string, unknown>;
-  const str = (k: string) => (typeof section[k] === 'string' ? (section[k] as string) : undefined);
-  const role = (f.machine ?? str('machine') ?? 'hypervisor');
-  if (role !== 'hypervisor' && role !== 'vm') throw new SvtraceError('USAGE', `--machine ${printable(role)} is neither hypervisor nor vm`, { hint: 'use --machine hypervisor (T1, T2) or --machine vm (T3, T4)' });
-  const trace: TraceConfig = { role };
-  if (f.lab) {
-    const lab = await readLabState(typeof f.lab === 'string' ? f.lab : '/run/svtrace/lab');
-    if (role === 'hypervisor') { trace.ingress = { name: lab.hostPubIf }; trace.vmPort = { name: lab.hostVmIf }; } else trace.vmInterface = { name: lab.vmIf, netns: lab.vmNetns };
-  }
-  const legacy = str('interface'); // svtrace.cfg SV_INTERFACE
-  const ingress = f.ingress ?? str('ingress') ?? (role === 'hypervisor' ? legacy : undefined);
-  const vmPort = f.vmPort ?? str('vm_port');
-  const vmIf = f.vmIf ?? str('vm_interface') ?? (role === 'vm' ? legacy : undefined);
-  if (ingress) trace.ingress = parseInterface(ingress, '--ingress');
-  if (vmPort) trace.vmPort = parseInterface(vmPort, '--vm-port');
-  if (vmIf) trace.vmInterface = parseInterface(vmIf, '--vm-if');
-  const comm = f.subscriberComm ?? str('subscriber_comm');
+/** Flags over the config file's [trace] section (one validated config), then a running lab → the trace config. */
+export async function traceConfigFrom(f: Flags): Promise<{ trace: TraceConfig; limitsUs: Record<string, number>; config: SvtraceConfig }> {
   const pids = (f.subscriberPid ?? []).map((p) => Number(p));
   if (pids.some((p) => !Number.isInteger(p) || p <= 0)) throw new SvtraceError('USAGE', '--subscriber-pid takes a process id', { hint: 'e.g. --subscriber-pid $(pidof my-protection-app)' });
-  if (role === 'vm' && (comm || pids.length)) trace.subscriber = { ...(comm ? { comm } : {}), ...(pids.length ? { pids } : {}) };
-  const streams = f.stream.length ? f.stream : Array.isArray(section.streams) ? (section.streams as unknown[]).map(String) : [];
-  if (streams.length) trace.streams = streams.map((svId) => ({ svId }));
+  const config = loadConfig(f.config, {
+    'trace.machine': f.machine, 'trace.ingress': f.ingress, 'trace.vm_port': f.vmPort, 'trace.vm_interface': f.vmIf,
+    'trace.subscriber_comm': f.subscriberComm, 'trace.subscriber_pids': pids.length ? pids : undefined,
+    'trace.streams': f.stream.length ? f.stream : undefined, 'trace.record': f.record, 'trace.metrics': f.metrics,
+  });
+  const t = config.trace;
+  const role = t.machine;
+  const trace: TraceConfig = { role };
+  if (f.lab) {
+    const lab = await readLabState(typeof f.lab === 'string' ? f.lab : config.lab.run_dir ?? '/run/svtrace/lab');
+    if (role === 'hypervisor') { trace.ingress = { name: lab.hostPubIf }; trace.vmPort = { name: lab.hostVmIf }; } else trace.vmInterface = { name: lab.vmIf, netns: lab.vmNetns };
+  }
+  const ingress = t.ingress ?? (role === 'hypervisor' ? t.interface : undefined);
+  const vmIf = t.vm_interface ?? (role === 'vm' ? t.interface : undefined);
+  if (ingress) trace.ingress = parseInterface(ingress, '--ingress');
+  if (t.vm_port) trace.vmPort = parseInterface(t.vm_port, '--vm-port');
+  if (vmIf) trace.vmInterface = parseInterface(vmIf, '--vm-if');
+  const comm = t.subscriber_comm;
+  if (role === 'vm' && (comm || t.subscriber_pids.length)) trace.subscriber = { ...(comm ? { comm } : {}), ...(t.subscriber_pids.length ? { pids: t.subscriber_pids } : {}) };
+  if (t.streams.length) trace.streams = t.streams.map((svId) => ({ svId }));
+  if (t.points.length) {
+    trace.points = t.points.map((p) => ({
+      name: p.name, probe: p.probe, ...(p.after ? { after: p.after } : {}), ...(p.interface ? { interface: parseInterface(p.interface, `trace.points ${p.name} interface`) } : {}),
+      ...(p.comm ? { comm: p.comm } : {}), ...(p.pids ? { pids: p.pids } : {}),
+    }));
+  }
   if (role === 'hypervisor' && !trace.ingress && !trace.vmPort) {
     throw new SvtraceError('USAGE', 'nothing to trace on the hypervisor', { hint: 'give --ingress IFACE (T1) and --vm-port IFACE (T2), or --lab for the one-machine lab' });
   }
   if (role === 'vm' && !trace.vmInterface && !trace.subscriber) {
     throw new SvtraceError('USAGE', 'nothing to trace in the VM', { hint: 'give --vm-if IFACE (T3) and --subscriber-comm NAME or --subscriber-pid PID (T4), or --lab' });
   }
-  return { trace, limitsUs: config.verdicts.limits_us };
+  return { trace, limitsUs: config.verdicts.limits_us, config };
 }
 
 export function register(program: Command): void {
@@ -112,17 +119,19 @@ export function register(program: Command): void {
 }
 
 async function runTraceCommand(f: Flags): Promise<number> {
-  const { trace, limitsUs } = await traceConfigFrom(f);
-  const durationS = f.duration === undefined ? Infinity : Number(f.duration);
+  const { trace, limitsUs, config } = await traceConfigFrom(f);
+  const durationS = f.duration === undefined ? config.trace.duration_s ?? Infinity : Number(f.duration);
   if (!(durationS > 0)) throw new SvtraceError('USAGE', `--duration ${printable(f.duration ?? '')} is not a positive number of seconds`, { hint: 'e.g. -d 60' });
-  const explainOpts = f.explain ? explainFlags(f, trace.role, limitsUs) : null;
+  const explainOpts = f.explain ? explainFlags(f, trace.role, limitsUs, config.explain) : null;
+  const recordDir = config.trace.record;
+  const metricsAt = config.trace.metrics;
   const worstLines: string[] = [];
   const rates = new Map<LiveFrame['stats'][number], number>();
   const tty = process.stdout.isTTY === true;
   const r = await runTrace({
     trace, limitsUs, durationS, command: process.argv.slice(2),
-    ...(f.record ? { recordDir: f.record } : {}),
-    ...(f.metrics ? { metrics: f.metrics } : {}),
+    ...(recordDir ? { recordDir } : {}),
+    ...(metricsAt ? { metrics: metricsAt } : {}),
     ...(explainOpts ? { explain: explainOpts } : {}),
     ...(f.printProgram ? { printProgram: (p: string) => process.stderr.write(p + '\n') } : {}),
     onWarning: (m) => process.stderr.write(`svtrace: warning: ${printable(m)}\n`),
@@ -131,7 +140,7 @@ async function runTraceCommand(f: Flags): Promise<number> {
       process.stderr.write(`svtrace: tracing ${s.points.map((p) => `${p.name} (${p.probes.join(', ')})`).join(', ')}; streams ${s.streams.map((x) => printable(x.svId)).join(', ')}\n`);
       if (s.metricsUrl) process.stderr.write(`svtrace: metrics on ${s.metricsUrl}\n`);
       if (s.recorderPid !== null && explainOpts) {
-        process.stderr.write(`svtrace: flight recorder attached (bpftrace pid ${s.recorderPid}); explaining ${explainOpts.segment.name} over ${groupDigits(explainOpts.thresholdNs / 1000)} µs${f.record ? ` into ${join(f.record, EXPLAIN_DIR)}` : ' (no --record: the explanations are printed only)'}\n`);
+        process.stderr.write(`svtrace: flight recorder attached (bpftrace pid ${s.recorderPid}); explaining ${explainOpts.segment.name} over ${groupDigits(explainOpts.thresholdNs / 1000)} µs${recordDir ? ` into ${join(recordDir, EXPLAIN_DIR)}` : ' (no --record: the explanations are printed only)'}\n`);
       }
     },
     onSecond: (s) => {
@@ -140,7 +149,7 @@ async function runTraceCommand(f: Flags): Promise<number> {
       if (bySeg.size) worstLines.push(`${new Date().toISOString().slice(11, 19)}  ${[...bySeg].map(([seg, w]) => `${seg} ${formatUs(w.worstNs)} µs (${printable(w.stream)})`).join('  ')}`);
       while (worstLines.length > 10) worstLines.shift();
       if (!f.live) return;
-      const frame: LiveFrame = { title: `svtrace trace --machine ${trace.role}`, elapsedS: s.elapsedS, stats: s.stats, rates, missing: s.missing, worstLines, footer: [`events ${groupDigits(s.events)}, unmatched ${s.unmatched}, warnings ${s.warnings}${f.record ? `, recording to ${f.record}` : ''}`] };
+      const frame: LiveFrame = { title: `svtrace trace --machine ${trace.role}`, elapsedS: s.elapsedS, stats: s.stats, rates, missing: s.missing, worstLines, footer: [`events ${groupDigits(s.events)}, unmatched ${s.unmatched}, warnings ${s.warnings}${recordDir ? `, recording to ${recordDir}` : ''}`] };
       process.stdout.write(tty ? `\x1b[H\x1b[2J${renderLive(frame)}` : renderLiveLine(frame) + '\n');
       for (const x of frame.stats) rates.set(x, x.hist.count);
     },
@@ -157,7 +166,7 @@ async function runTraceCommand(f: Flags): Promise<number> {
     ]), new Set([2, 3, 4, 5, 7])));
     process.stdout.write(`lost events ${summary.lostEvents}, lines lost ${summary.lostLines}, map full ${summary.mapFullWarnings}, unmatched samples ${r.unmatched}\n`);
     if (explained) process.stdout.write(`\n${renderExplainSummary(explained, explainOpts?.worst ?? 5)}`);
-    if (f.record) process.stdout.write(`record: ${f.record}${explained ? `, explanations in ${join(f.record, EXPLAIN_DIR)}` : ''}\n`);
+    if (recordDir) process.stdout.write(`record: ${recordDir}${explained ? `, explanations in ${join(recordDir, EXPLAIN_DIR)}` : ''}\n`);
   }
   return 0;
 }

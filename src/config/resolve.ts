@@ -39,7 +39,6 @@ function fromLegacyCfg(text: string, name: string): Record<string, unknown> {
       const n = Number(value);
       if (!Number.isInteger(n) || n <= 0) throw new SvtraceError('CONFIG_INVALID', `${name}: SV_BUFFER_SIZE=${printable(value)} is not a size in bytes`, { hint: 'write a whole number of bytes, e.g. SV_BUFFER_SIZE=33554432' });
       out.subscribe!.rcvbuf_bytes = Math.max(65_536, n);
-      out.trace!.buffer_size = n;
     }
     // other keys of the original tool have no meaning here and are ignored
   });
@@ -63,11 +62,60 @@ export function resolveConfig(fileValues: Record<string, unknown> | null, overri
   if (!r.success) {
     const first = r.error.issues[0]!;
     const where = first.path.join('.') || '(top level)';
+    if (first.code === 'unrecognized_keys') {
+      const key = first.keys[0]!;
+      const full = [...first.path, key].join('.');
+      const valid = keysAt(first.path.map(String));
+      const near = closest(key, valid);
+      throw new SvtraceError('CONFIG_INVALID', `${source}: unknown key ${printable(full)}${first.keys.length > 1 ? ` (and ${first.keys.slice(1).map((k) => printable(k)).join(', ')})` : ''}`, {
+        hint: `${near ? `did you mean ${[...first.path, near].join('.')}? ` : ''}valid keys${first.path.length ? ` of [${first.path.join('.')}]` : ''}: ${valid.join(', ')} (README, "Configuration")`,
+      });
+    }
     throw new SvtraceError('CONFIG_INVALID', `${source}: ${where}: ${first.message}`, {
-      hint: first.code === 'unrecognized_keys' ? `remove or correct the key; valid keys are listed in the README section "Configuration"` : `fix ${where} in the config file or the matching command-line flag`,
+      hint: `fix ${where} in the config file or the matching command-line flag`,
     });
   }
   return r.data;
+}
+
+/** The keys the schema accepts at a path of sections (["trace"], [] for the top level). */
+function keysAt(path: readonly string[]): string[] {
+  let s: unknown = configSchema;
+  for (const k of [...path, null]) {
+    // unwrap .default() / .optional() / arrays down to the object
+    for (;;) {
+      const def = (s as { def?: { type?: string; innerType?: unknown; element?: unknown } }).def;
+      if (def?.type === 'default' || def?.type === 'optional') s = def.innerType;
+      else if (def?.type === 'array') s = def.element;
+      else break;
+    }
+    const shape = (s as { shape?: Record<string, unknown> }).shape;
+    if (!shape) return [];
+    if (k === null) return Object.keys(shape);
+    if (/^\d+$/.test(k)) continue;
+    s = shape[k];
+  }
+  return [];
+}
+
+/** The valid key nearest to a misspelt one (edit distance ≤ 2), or null. */
+function closest(key: string, valid: readonly string[]): string | null {
+  let best: string | null = null, bestD = 3;
+  for (const v of valid) {
+    const d = editDistance(key.toLowerCase(), v.toLowerCase());
+    if (d < bestD) { best = v; bestD = d; }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 /** The publisher's stream description from the config. */

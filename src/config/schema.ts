@@ -4,6 +4,7 @@
  * zod validates; `resolveConfig` (resolve.ts) merges file, flags and defaults.
  */
 import { z } from 'zod';
+import { DEFAULT_LIMITS_US } from '../path/index.ts';
 
 const ifname = z.string().regex(/^[A-Za-z0-9_.:-]{1,15}$/, 'an interface name: 1 to 15 letters, digits, _ . : -');
 const netns = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a network namespace name: letters, digits, _ . -');
@@ -59,6 +60,11 @@ export const publishSchema = z.object({
   repace: z.boolean().default(false),
 }).strict();
 
+const metricsAddress = z.string().regex(/^(?:(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):)?\d{1,5}$/, 'write HOST:PORT or PORT, e.g. "127.0.0.1:9465"');
+/** An interface, in a network namespace after @: "ens1f0", "svtvm0@svt-vm". */
+const interfaceSpec = z.string().regex(/^[A-Za-z0-9_.:-]{1,15}(@[A-Za-z0-9_.-]{1,64})?$/, 'IFACE or IFACE@NETNS, e.g. "ens1f0" or "svtvm0@svt-vm"');
+const comm = z.string().regex(/^[A-Za-z0-9_.:+/-]{1,15}$/, 'a command name as /proc/PID/comm shows it (up to 15 characters)');
+
 export const subscribeSchema = z.object({
   interface: ifname.optional(),
   netns: netns.optional(),
@@ -69,12 +75,63 @@ export const subscribeSchema = z.object({
   rcvbuf_bytes: z.number().int().min(65_536).max(1 << 30).default(32 << 20),
   timestamping: z.enum(['software', 'hardware']).default('software'),
   /** Serve Prometheus metrics on HOST:PORT (loopback unless a host is given). */
-  metrics: z.string().regex(/^(?:(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):)?\d{1,5}$/, 'write HOST:PORT or PORT, e.g. "127.0.0.1:9465"').optional(),
+  metrics: metricsAddress.optional(),
+  /** SCHED_FIFO priority of the receive thread, 0 = normal scheduling. */
+  fifo_priority: z.number().int().min(0).max(99).default(0),
+  /** CPU to pin the receive thread to, -1 = any. */
+  cpu: z.number().int().min(-1).max(4095).default(-1),
+}).strict();
+
+/** A point of the user's own beside T1..T4 (e.g. where vhost takes the frame). */
+export const customPointSchema = z.object({
+  name: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,31}$/, 'a letter, then letters, digits, _ . -'),
+  probe: z.string().min(1),
+  /** The point it comes right after along the path, e.g. "T2". */
+  after: z.string().optional(),
+  interface: interfaceSpec.optional(),
+  comm: comm.optional(),
+  pids: z.array(z.number().int().positive()).optional(),
+}).strict();
+
+export const traceSchema = z.object({
+  /** hypervisor (T1, T2) or vm (T3, T4). */
+  machine: z.enum(['hypervisor', 'vm']).default('hypervisor'),
+  ingress: interfaceSpec.optional(),
+  vm_port: interfaceSpec.optional(),
+  vm_interface: interfaceSpec.optional(),
+  /** The seed's svtrace.cfg SV_INTERFACE: the ingress on a hypervisor, the VM's interface in a VM. */
+  interface: interfaceSpec.optional(),
+  subscriber_comm: comm.optional(),
+  subscriber_pids: z.array(z.number().int().positive()).default([]),
+  /** svIDs to trace; empty traces every stream seen. */
+  streams: z.array(z.string().min(1)).default([]),
+  record: z.string().optional(),
+  metrics: metricsAddress.optional(),
+  duration_s: z.number().positive().optional(),
+  points: z.array(customPointSchema).max(16).default([]),
+}).strict();
+
+export const explainSchema = z.object({
+  /** Explain samples slower than this (default: the segment's verdict limit). */
+  threshold_us: z.number().positive().optional(),
+  /** Seconds of recorder history kept per CPU. */
+  window_s: z.number().positive().max(60).default(2),
+  /** Record only these CPUs (default all). */
+  cpus: z.array(z.number().int().min(0).max(4095)).optional(),
+  /** Chrome/Perfetto traces for this many worst samples. */
+  worst: z.number().int().min(0).max(100).default(5),
+}).strict();
+
+export const labSchema = z.object({
+  switch: z.enum(['ovs', 'bridge', 'auto']).default('auto'),
+  run_dir: z.string().startsWith('/', 'an absolute path').optional(),
+  prefix: z.string().optional(),
+  mtu: z.number().int().min(68).max(9216).optional(),
 }).strict();
 
 export const verdictsSchema = z.object({
   /** Limits in µs per segment (Ttot, Thyp, Tsub, ... or a custom name). */
-  limits_us: z.record(z.string().regex(/^[A-Za-z0-9_]{1,32}$/), z.number().positive()).default({ Ttot: 200, Thyp: 100, Tsub: 100 }),
+  limits_us: z.record(z.string().regex(/^[A-Za-z0-9_]{1,32}$/), z.number().positive()).default(() => ({ ...DEFAULT_LIMITS_US })),
   max_missing: z.number().int().min(0).default(0),
   /** What a plain limit (a key naming a segment) applies to: "max" (every sample) or a percentile such as "p99.99". */
   at: z.string().regex(/^(max|p\d{1,3}(\.\d{1,6})?)$/, 'write "max" or a percentile such as "p99.99"').default('max'),
@@ -94,12 +151,14 @@ export const configSchema = z.object({
   subscribe: subscribeSchema.default(() => subscribeSchema.parse({})),
   verdicts: verdictsSchema.default(() => verdictsSchema.parse({})),
   report: reportSchema.default(() => reportSchema.parse({})),
-  /** Sections owned by other commands (trace, lab) are validated there. */
-  trace: z.record(z.string(), z.unknown()).optional(),
-  lab: z.record(z.string(), z.unknown()).optional(),
+  trace: traceSchema.default(() => traceSchema.parse({})),
+  explain: explainSchema.default(() => explainSchema.parse({})),
+  lab: labSchema.default(() => labSchema.parse({})),
 }).strict();
 
 export type SvtraceConfig = z.infer<typeof configSchema>;
 export type StreamsConfig = z.infer<typeof streamsSchema>;
 export type PublishConfig = z.infer<typeof publishSchema>;
 export type SubscribeConfig = z.infer<typeof subscribeSchema>;
+export type TraceSection = z.infer<typeof traceSchema>;
+export type ExplainSection = z.infer<typeof explainSchema>;

@@ -89,6 +89,8 @@ export function knownPoint(name: string): PointDef | undefined {
  * A point's place along the path: a known point's order; `T<number>` (T2.5)
  * that number; a point declared `after` another, just after it; otherwise
  * null (off the path: measured in custom segments, never the path's end).
+ * A point placed `after` another comes right after it (by 0.001), so a
+ * chain of them stays in order.
  */
 export function pointOrder(name: string, after?: Readonly<Record<string, string>>): number | null {
   const known = knownPoint(name);
@@ -98,7 +100,7 @@ export function pointOrder(name: string, after?: Readonly<Record<string, string>
   const a = after?.[name];
   if (a !== undefined && a !== name) {
     const base = pointOrder(a, { ...after, [name]: name });
-    return base === null ? null : base + 0.5;
+    return base === null ? null : base + 0.001; // right after it: before any T<n.m> that follows
   }
   return null;
 }

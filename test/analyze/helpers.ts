@@ -28,6 +28,7 @@ export interface RecordSpec {
   runId?: string;
   streams?: { svId: string; appId?: number; rate?: number }[];
   format?: 'csv' | 'parquet';
+  pointsAfter?: Record<string, string>;
 }
 
 /** A deterministic PRNG (mulberry32) in [0, 1). */
@@ -50,6 +51,7 @@ export async function writeRecord(dir: string, spec: RecordSpec, rows: readonly 
     format: 'svtrace-record', formatVersion: 1, runId: spec.runId ?? 'test-run', host: spec.host, role: spec.role, points: spec.points,
     clock: { name: spec.clock ?? 'tai' }, startedNs: `${BASE_S}000000000`, state: 'closed', svtraceVersion: 'test',
     ...(spec.streams ? { streams: spec.streams } : {}),
+    ...(spec.pointsAfter ? { pointsAfter: spec.pointsAfter } : {}),
   }));
   const lines = ['point,sv_id,app_id,smp_cnt,iter,t_ns,src,cpu'];
   for (const r of rows) lines.push(`${r.point},${csvQuote(r.svId)},${r.appId ?? 16384},${r.smpCnt},${r.iter ?? 0},${r.tNs},kernel,`);

@@ -242,3 +242,23 @@ test('input errors: bogus timestamps, mixed clocks, no record, corrupt smpCnt', 
   const empty = await writeRecord(join(dir, 'empty'), { role: 'trace', host: 'h', points: ['T3'] }, []);
   await assert.rejects(analyzeRecords([empty]), { code: 'ANALYZE_NO_SAMPLES' });
 });
+
+test('points are ordered along the path, not by the alphabet: a custom Tvhost after T2 is not the end of the path', async () => {
+  const hv: TestRow[] = [], vm: TestRow[] = [];
+  const lostAtT4 = new Set([100, 101, 102, 2500, 3000]); // (a loss after the last sample seen cannot be told apart from the end of the run)
+  for (let smp = 0; smp < 4000; smp++) {
+    const t1 = tAt(0, smp, 4000, 5000);
+    hv.push({ point: 'T1', svId: 'MU01', smpCnt: smp, tNs: t1 }, { point: 'T2', svId: 'MU01', smpCnt: smp, tNs: t1 + 10_000n },
+      { point: 'Tvhost', svId: 'MU01', smpCnt: smp, tNs: t1 + 14_000n }, { point: 'T2.5', svId: 'MU01', smpCnt: smp, tNs: t1 + 12_000n });
+    vm.push({ point: 'T3', svId: 'MU01', smpCnt: smp, tNs: t1 + 20_000n });
+    if (!lostAtT4.has(smp)) vm.push({ point: 'T4', svId: 'MU01', smpCnt: smp, tNs: t1 + 30_000n });
+  }
+  const run = join(dir, 'path-order');
+  await writeRecord(join(run, 'hv'), { role: 'trace', host: 'hv', points: ['T1', 'T2', 'Tvhost', 'T2.5'], pointsAfter: { Tvhost: 'T2.5' } }, hv);
+  await writeRecord(join(run, 'vm'), { role: 'subscribe', host: 'vm', points: ['T3', 'T4'] }, vm);
+  const res = await analyzeRecords([run], { segments: [{ name: 'Tvh', from: 'T2', to: 'Tvhost' }] });
+  const st = res.streams[0]!;
+  assert.deepEqual(st.points.map((p) => p.point), ['T1', 'T2', 'T2.5', 'Tvhost', 'T3', 'T4']);
+  assert.equal(st.missing, lostAtT4.size, 'missing = not delivered at T4, the last point of the path (alphabetically last would be Tvhost, which saw every sample)');
+  assert.equal(seg(res, 'Tvh').all.maxNs, 4000);
+});
