@@ -31,6 +31,17 @@ export interface ProgramSpec {
   layouts: FrameLayout[];
   /** Unknown frames printed per point (0..100). */
   unknownSamples: number;
+  /**
+   * The command name whose exec tells the program to stop matching (svtrace
+   * runs it before SIGINT, so every line counted is printed and read: see
+   * svtrace.bt). Lower-case letters and digits, at most 15.
+   */
+  stopComm?: string;
+}
+
+/** The default stop command name of this process (unique per svtrace process). */
+export function stopCommFor(pid: number): string {
+  return `svtstop${pid}`.slice(0, 15);
 }
 
 /** 0x88BA and 0x8100 as the kernel reads them: little-endian 16-bit words, signed. */
@@ -176,7 +187,7 @@ function pointBlock(pt: ProgramPoint, def: ProbeDef, layouts: FrameLayout[], unk
     `// fires when ${def.meaning}${def.racy ? ` (note: ${def.racy})` : ''}`,
     def.attach,
     ...preamble(def, filterExpr(pt.filter), t1),
-    `${t1}if ($et == ${ETH_SV_LE} && $lin >= $off + 4) {`,
+    `${t1}if ($et == ${ETH_SV_LE} && $lin >= $off + 4 && @stop == 0) {`,
     `${t2}$sv = $mac + $off;`,
     `${t2}$room = $lin - $off;`,
     `${t2}$hdr = *(int32 *)($sv);`,
@@ -242,7 +253,9 @@ export function generateTraceProgram(spec: ProgramSpec): string {
   }
   layouts.forEach((l, k) => summary.push(layoutSummary(l, k)));
   if (layouts.length === 0) summary.push(' *   no layout: every SV frame counts as unknown');
-  return fillTemplate('svtrace.bt', { SUMMARY: summary.join('\n'), POINTS: '\n' + blocks.join('\n\n') + '\n' });
+  const stopComm = spec.stopComm ?? stopCommFor(process.pid);
+  if (!/^[a-z0-9]{1,15}$/.test(stopComm)) throw invalid(`stopComm ${JSON.stringify(stopComm)} is not 1..15 lower-case letters and digits`);
+  return fillTemplate('svtrace.bt', { SUMMARY: summary.join('\n'), POINTS: '\n' + blocks.join('\n\n') + '\n', STOP_COMM: stopComm });
 }
 
 export interface LearnSpec {

@@ -9,7 +9,8 @@ import { SvtraceError } from '../errors.ts';
 import { probeCapabilities, type Capabilities } from './capabilities.ts';
 import { measureClockOffset, type ClockOffset } from './clock.ts';
 import { validateTraceConfig, type StreamSpec, type TraceConfig } from './config.ts';
-import { generateTraceProgram, type ProgramPoint } from './generate.ts';
+import { generateTraceProgram, stopCommFor, type ProgramPoint } from './generate.ts';
+import { drain } from './drain.ts';
 import { resolveInterface, type ResolvedInterface } from './interfaces.ts';
 import { layoutKey, type FrameLayout } from './layout.ts';
 import { learnLayouts } from './learn.ts';
@@ -150,18 +151,26 @@ export async function startTrace(input: TraceConfig | unknown, handlers: TraceHa
     });
   }
   const streams = streamsOf(config, layouts);
-  const program = generateTraceProgram({ points, layouts, unknownSamples: config.unknownSamples ?? 4 });
+  const stopComm = stopCommFor(process.pid);
+  const program = generateTraceProgram({ points, layouts, unknownSamples: config.unknownSamples ?? 4, stopComm });
   options.printProgram?.(program);
 
   const clock = await measureClockOffset();
   handlers.onClock?.(clock);
   const state = createTraceState(points, layouts, streams, clock);
+  let lastLineAt = Date.now();
+  let stoppingSeen!: () => void;
+  const stopping = new Promise<void>((r) => { stoppingSeen = r; });
   const run = startBpftrace({
     program,
     readyMarker: 'SVTRACE_READY',
     ...(options.bpftrace ? { bpftrace: options.bpftrace } : {}),
     env: { BPFTRACE_PERF_RB_PAGES: String(options.perfBufferPages ?? 1024), ...options.bpftraceEnv },
-    onLine: (line) => handleLine(state, line, handlers),
+    onLine: (line) => {
+      lastLineAt = Date.now();
+      if (line === 'SVTRACE_STOPPING') { stoppingSeen(); return; }
+      handleLine(state, line, handlers);
+    },
     onStderr: (line) => handleLine(state, line, handlers),
   });
   await run.ready;
@@ -198,7 +207,12 @@ export async function startTrace(input: TraceConfig | unknown, handlers: TraceHa
   })();
   let stopped: Promise<TraceSummary> | null = null;
   const stop = () => {
-    stopped ??= run.stop(options.stopTimeoutMs ?? 20_000).then(() => done);
+    stopped ??= (async () => {
+      // Drain first: tell the program to stop matching, read what its buffers hold, then SIGINT (see svtrace.bt).
+      if (run.pid !== undefined) await drain(stopComm, stopping, () => lastLineAt, run.exited).catch(() => undefined);
+      await run.stop(options.stopTimeoutMs ?? 20_000);
+      return done;
+    })();
     return stopped;
   };
   return { program, points, layouts, streams, bpftracePid: run.pid, done, stop };
