@@ -7,7 +7,7 @@ export default defineConfig({
   platform: 'node',
   sourcemap: true,
   clean: true,
-  dts: false,
+  dts: { entry: { index: 'src/index.ts' } },
   splitting: true,
   loader: { '.bt': 'text' },
 });

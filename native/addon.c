@@ -46,6 +46,9 @@ static void handle_finalize(napi_env env, void *data, void *hint) {
   handle *h = data;
   napi_remove_env_cleanup_hook(env, env_cleanup, h);
   close_all(h);
+  if (h->rx_fault) napi_delete_reference(env, h->rx_fault);
+  if (h->tx_fault) napi_delete_reference(env, h->tx_fault);
+  h->rx_fault = h->tx_fault = NULL;
   handle_unref(h);
 }
 
@@ -170,7 +173,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "rx", make_rx_stats(env, h));
   if (h->tx)
     tx = make_tx_stats(env, &h->tx->tx.c, h->tx->clock_name, h->tx->tx.tai_offset_ns,
-                       svn_tx_pending(&h->tx->tx), !h->tx->joined);
+                       svn_tx_pending(&h->tx->tx), !h->tx->run.joined);
   else if (h->have_last_tx)
     tx = make_tx_stats(env, &h->last_tx, h->last_tx_clock, h->last_tx_tai_offset_ns, 0, 0);
   else
@@ -187,7 +190,7 @@ static napi_value js_set_ref(napi_env env, napi_callback_info info, int ref) {
   handle *h = get_handle(env, argv[0]);
   if (!h) return NULL;
   h->unrefd = !ref;
-  napi_threadsafe_function fns[2] = {h->rx ? h->rx->tsfn : NULL, h->tx ? h->tx->tsfn : NULL};
+  napi_threadsafe_function fns[2] = {h->rx ? h->rx->run.tsfn : NULL, h->tx ? h->tx->run.tsfn : NULL};
   for (int i = 0; i < 2; i++) {
     if (!fns[i]) continue;
     if (ref)

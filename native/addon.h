@@ -23,24 +23,30 @@
 
 typedef struct handle handle;
 
-typedef struct rx_run {
+/* A native thread handing its output to one JS callback (run.c). */
+typedef struct svn_run {
   handle *h;
-  svn_rx rx;
   pthread_t thread;
   int thread_started, joined;
   napi_threadsafe_function tsfn;
   napi_deferred deferred;
   napi_ref promise, keep;
+  napi_ref fault; /* what the callback threw, for stop() to reject with */
+  napi_ref *late_fault; /* where the fault waits when stop() comes after the thread ended */
+  atomic_int *stop; /* the thread's stop flag and wake-up eventfd */
+  int evfd;
+  void *(*body)(void *);
+  void *body_arg;
+} svn_run;
+
+typedef struct rx_run {
+  svn_run run; /* first: a run is its rx_run */
+  svn_rx rx;
 } rx_run;
 
 typedef struct tx_run {
-  handle *h;
+  svn_run run; /* first: a run is its tx_run */
   svn_tx tx;
-  pthread_t thread;
-  int thread_started, joined;
-  napi_threadsafe_function tsfn;
-  napi_deferred deferred;
-  napi_ref promise, keep;
   const char *clock_name;
 } tx_run;
 
@@ -60,6 +66,8 @@ struct handle {
   svn_tx_counters last_tx;
   const char *last_tx_clock;
   int64_t last_tx_tai_offset_ns;
+  /* a callback's exception from a run that ended before stop() was called */
+  napi_ref rx_fault, tx_fault;
 };
 
 /* addon.c */
@@ -80,6 +88,19 @@ napi_value js_tx_stop(napi_env env, napi_callback_info info);
 napi_value make_rx_stats(napi_env env, handle *h);
 napi_value make_tx_stats(napi_env env, const svn_tx_counters *c, const char *clock,
                          int64_t tai_offset_ns, uint64_t pending, int running);
+
+/* run.c */
+int run_open(napi_env env, svn_run *run, handle *h, napi_value handle_v, napi_value cb,
+             const char *name, napi_finalize finalize, napi_threadsafe_function_call_js call_js);
+int run_start(svn_run *run, const svn_thread_opts *o, void *(*body)(void *), void *arg,
+              svn_error *e);
+void run_signal_stop(svn_run *run);
+void run_join(svn_run *run);
+napi_value run_stop_promise(napi_env env, svn_run *run);
+void run_settle(napi_env env, svn_run *run, napi_value stats);
+napi_value run_ended_promise(napi_env env, napi_ref *late_fault, napi_value stats);
+int run_wants_output(napi_env env, napi_value cb, const svn_run *run);
+void run_call(napi_env env, napi_value cb, svn_run *run, napi_value arg);
 
 /* napi_util.c */
 void throw_svn(napi_env env, const svn_error *e);

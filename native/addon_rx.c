@@ -20,7 +20,7 @@ napi_value make_rx_stats(napi_env env, handle *h) {
   svn_rx_counters *c = &h->rxc;
   if (!h->closed && h->rx) svn_rx_read_kernel_stats(h->rx_fd, c);
   napi_create_object(env, &o);
-  set_bool(env, o, "running", h->rx && !h->rx->joined && !atomic_load(&h->rx->rx.stop));
+  set_bool(env, o, "running", h->rx && !h->rx->run.joined && !atomic_load(&h->rx->rx.stop));
   set_num(env, o, "frames", (double)c->frames);
   set_num(env, o, "bytes", (double)c->bytes);
   set_num(env, o, "batches", (double)c->batches);
@@ -36,7 +36,7 @@ napi_value make_rx_stats(napi_env env, handle *h) {
 
 static int rx_deliver(void *ctx, svn_rx_batch *b) {
   rx_run *r = ctx;
-  return napi_call_threadsafe_function(r->tsfn, b, napi_tsfn_nonblocking) == napi_ok ? 0 : -1;
+  return napi_call_threadsafe_function(r->run.tsfn, b, napi_tsfn_nonblocking) == napi_ok ? 0 : -1;
 }
 
 static napi_value make_batch(napi_env env, const svn_rx_batch *b) {
@@ -65,33 +65,25 @@ static void rx_call_js(napi_env env, napi_value js_cb, void *context, void *data
   svn_rx_batch *b = data;
   atomic_fetch_sub(&r->rx.inflight, 1);
   eventfd_write(r->rx.evfd, 1); /* the thread may be waiting for room */
-  if (env && js_cb && b && !r->h->closed) {
-    napi_value arg = make_batch(env, b), undef;
-    napi_get_undefined(env, &undef);
-    napi_call_function(env, undef, js_cb, 1, &arg, NULL); /* a throw becomes uncaught */
-  }
+  if (b && run_wants_output(env, js_cb, &r->run)) run_call(env, js_cb, &r->run, make_batch(env, b));
   svn_rx_batch_free(b);
 }
 
 static void *rx_thread(void *arg) {
-  rx_run *r = arg;
-  svn_rx_main(&r->rx);
-  napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
+  svn_rx_main(arg);
   return NULL;
 }
 
 void rx_stop_and_join(rx_run *r) {
-  if (!r->thread_started || r->joined) return;
-  atomic_store(&r->rx.stop, 1);
-  eventfd_write(r->rx.evfd, 1);
-  pthread_join(r->thread, NULL);
-  r->joined = 1;
+  if (!r->run.thread_started || r->run.joined) return;
+  run_signal_stop(&r->run);
+  run_join(&r->run);
 }
 
 static void rx_finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   rx_run *r = data;
-  handle *h = r->h;
+  handle *h = r->run.h;
   rx_stop_and_join(r);
   close(r->rx.evfd);
   if (h->rx == r) { /* not if a failed start already gave the socket back */
@@ -102,15 +94,13 @@ static void rx_finalize(napi_env env, void *data, void *hint) {
       svn_rx_bind(h->rx_fd, h->info.ifindex, 0, &e);
     }
   }
-  if (r->deferred) napi_resolve_deferred(env, r->deferred, make_rx_stats(env, h));
-  if (r->promise) napi_delete_reference(env, r->promise);
-  if (r->keep) napi_delete_reference(env, r->keep);
+  run_settle(env, &r->run, make_rx_stats(env, h));
   free(r);
   handle_unref(h);
 }
 
 napi_value js_rx_start(napi_env env, napi_callback_info info) {
-  napi_value argv[3], name;
+  napi_value argv[3];
   if (get_args(env, info, 3, argv) != 0) return NULL;
   handle *h = get_handle(env, argv[0]);
   if (!h) return NULL;
@@ -135,7 +125,6 @@ napi_value js_rx_start(napi_env env, napi_callback_info info) {
   memset(&e, 0, sizeof e);
   rx_run *r = calloc(1, sizeof *r);
   if (!r) return NULL;
-  r->h = h;
   r->rx.fd = h->rx_fd;
   r->rx.hardware = h->hardware;
   r->rx.max_batch_frames = (uint32_t)max_frames;
@@ -152,44 +141,34 @@ napi_value js_rx_start(napi_env env, napi_callback_info info) {
     throw_svn(env, &e);
     return NULL;
   }
-  napi_create_string_utf8(env, "svtrace rx", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, r, rx_finalize, r,
-                                      rx_call_js, &r->tsfn) != napi_ok) {
+  r->run.stop = &r->rx.stop;
+  r->run.evfd = r->rx.evfd;
+  r->run.late_fault = &h->rx_fault;
+  if (run_open(env, &r->run, h, argv[0], argv[1], "svtrace rx", rx_finalize, rx_call_js) != 0) {
     close(r->rx.evfd);
     svn_rx_bind(h->rx_fd, h->info.ifindex, 0, &e);
     free(r);
-    return NULL; /* napi set a pending exception (e.g. callback not a function) */
+    return NULL;
   }
-  if (h->unrefd) napi_unref_threadsafe_function(env, r->tsfn);
-  napi_create_reference(env, argv[0], 1, &r->keep);
-  h->refs++;
   h->rx = r;
-  if (svn_thread_start(&r->thread, &topts, rx_thread, r, &e) != 0) {
+  if (run_start(&r->run, &topts, rx_thread, &r->rx, &e) != 0) {
     svn_error e2;
     h->rx = NULL; /* the finalizer frees the run */
     svn_rx_bind(h->rx_fd, h->info.ifindex, 0, &e2);
-    napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
     throw_svn(env, &e);
-    return NULL;
   }
-  r->thread_started = 1;
   return NULL;
 }
 
 napi_value js_rx_stop(napi_env env, napi_callback_info info) {
-  napi_value argv[1], p;
+  napi_value argv[1];
   if (get_args(env, info, 1, argv) != 0) return NULL;
   handle *h = get_handle(env, argv[0]);
   if (!h) return NULL;
   rx_run *r = h->rx;
-  if (!r) return resolved_promise(env, make_rx_stats(env, h));
-  if (r->promise) {
-    napi_get_reference_value(env, r->promise, &p);
-    return p;
-  }
-  p = new_promise(env, &r->deferred, &r->promise);
-  atomic_store(&r->rx.stop, 1);
-  eventfd_write(r->rx.evfd, 1);
+  if (!r) return run_ended_promise(env, &h->rx_fault, make_rx_stats(env, h));
+  napi_value p = run_stop_promise(env, &r->run);
+  run_signal_stop(&r->run);
   return p;
 }
 

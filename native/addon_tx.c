@@ -60,20 +60,20 @@ napi_value make_tx_stats(napi_env env, const svn_tx_counters *c, const char *clo
 
 static napi_value run_stats(napi_env env, tx_run *t) {
   return make_tx_stats(env, &t->tx.c, t->clock_name, t->tx.tai_offset_ns, svn_tx_pending(&t->tx),
-                       t->thread_started && !t->joined && !atomic_load(&t->tx.stop));
+                       t->run.thread_started && !t->run.joined && !atomic_load(&t->tx.stop));
 }
 
 static int tx_deliver(void *ctx, svn_tx_report *r) {
   tx_run *t = ctx;
-  return napi_call_threadsafe_function(t->tsfn, r, napi_tsfn_nonblocking) == napi_ok ? 0 : -1;
+  return napi_call_threadsafe_function(t->run.tsfn, r, napi_tsfn_nonblocking) == napi_ok ? 0 : -1;
 }
 
 static void tx_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   tx_run *t = context;
   svn_tx_report *r = data;
   atomic_fetch_sub(&t->tx.inflight, 1);
-  if (env && js_cb && r && !t->h->closed) {
-    napi_value o, undef;
+  if (r && run_wants_output(env, js_cb, &t->run)) {
+    napi_value o;
     size_t n = r->count;
     napi_create_object(env, &o);
     set_num(env, o, "firstIndex", (double)r->first_index);
@@ -86,53 +86,44 @@ static void tx_call_js(napi_env env, napi_value js_cb, void *context, void *data
     napi_set_named_property(env, o, "kernelTxSource",
                             typed_copy(env, napi_uint8_array, r->source, n, 1));
     napi_set_named_property(env, o, "errno", typed_copy(env, napi_int32_array, r->err, n, 4));
-    napi_get_undefined(env, &undef);
-    napi_call_function(env, undef, js_cb, 1, &o, NULL); /* a throw becomes uncaught */
+    run_call(env, js_cb, &t->run, o);
   }
   svn_tx_report_free(r);
 }
 
 static void *tx_thread(void *arg) {
-  tx_run *t = arg;
-  svn_tx_main(&t->tx);
-  napi_release_threadsafe_function(t->tsfn, napi_tsfn_release);
+  svn_tx_main(arg);
   return NULL;
 }
 
 void tx_stop_and_join(tx_run *t) {
-  if (!t->thread_started || t->joined) return;
+  if (!t->run.thread_started || t->run.joined) return;
   atomic_store(&t->tx.drain, 0);
-  atomic_store(&t->tx.stop, 1);
-  eventfd_write(t->tx.evfd, 1);
-  pthread_join(t->thread, NULL);
-  t->joined = 1;
+  run_signal_stop(&t->run);
+  run_join(&t->run);
 }
 
 static void tx_finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   tx_run *t = data;
-  handle *h = t->h;
+  handle *h = t->run.h;
   tx_stop_and_join(t);
   close(t->tx.evfd);
   if (h->tx == t) h->tx = NULL;
-  if (t->thread_started) {
+  if (t->run.thread_started) {
     memcpy(&h->last_tx, &t->tx.c, sizeof h->last_tx);
     h->last_tx_clock = t->clock_name;
     h->last_tx_tai_offset_ns = t->tx.tai_offset_ns;
     h->have_last_tx = 1;
   }
-  if (t->deferred)
-    napi_resolve_deferred(env, t->deferred,
-                          make_tx_stats(env, &t->tx.c, t->clock_name, t->tx.tai_offset_ns, 0, 0));
-  if (t->promise) napi_delete_reference(env, t->promise);
-  if (t->keep) napi_delete_reference(env, t->keep);
+  run_settle(env, &t->run, make_tx_stats(env, &t->tx.c, t->clock_name, t->tx.tai_offset_ns, 0, 0));
   svn_tx_destroy(&t->tx);
   free(t);
   handle_unref(h);
 }
 
 napi_value js_tx_start(napi_env env, napi_callback_info info) {
-  napi_value argv[3], name;
+  napi_value argv[3];
   if (get_args(env, info, 3, argv) != 0) return NULL;
   handle *h = get_handle(env, argv[0]);
   if (!h) return NULL;
@@ -166,7 +157,6 @@ napi_value js_tx_start(napi_env env, napi_callback_info info) {
     throw_code(env, "NET_OUT_OF_MEMORY", "cannot allocate the transmit queue");
     return NULL;
   }
-  t->h = h;
   t->clock_name = tai ? "tai" : "realtime";
   t->tx.fd = h->tx_fd;
   t->tx.hardware = h->hardware;
@@ -185,28 +175,22 @@ napi_value js_tx_start(napi_env env, napi_callback_info info) {
                           1000000000LL;
   }
   t->tx.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  napi_create_string_utf8(env, "svtrace tx", NAPI_AUTO_LENGTH, &name);
-  if (t->tx.evfd < 0 ||
-      napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, t, tx_finalize, t,
-                                      tx_call_js, &t->tsfn) != napi_ok) {
+  t->run.stop = &t->tx.stop;
+  t->run.evfd = t->tx.evfd;
+  t->run.late_fault = &h->tx_fault;
+  if (t->tx.evfd < 0 || run_open(env, &t->run, h, argv[0], argv[1], "svtrace tx", tx_finalize, tx_call_js) != 0) {
     if (t->tx.evfd >= 0) close(t->tx.evfd);
     svn_tx_destroy(&t->tx);
     free(t);
-    return NULL; /* pending exception from napi (callback not a function) */
+    return NULL;
   }
-  if (h->unrefd) napi_unref_threadsafe_function(env, t->tsfn);
-  napi_create_reference(env, argv[0], 1, &t->keep);
-  h->refs++;
   h->tx = t;
   svn_error e;
   memset(&e, 0, sizeof e);
-  if (svn_thread_start(&t->thread, &topts, tx_thread, t, &e) != 0) {
+  if (run_start(&t->run, &topts, tx_thread, &t->tx, &e) != 0) {
     h->tx = NULL; /* the finalizer frees the run */
-    napi_release_threadsafe_function(t->tsfn, napi_tsfn_release);
     throw_svn(env, &e);
-    return NULL;
   }
-  t->thread_started = 1;
   return NULL;
 }
 
@@ -236,7 +220,7 @@ napi_value js_tx_enqueue(napi_env env, napi_callback_info info) {
                "timesNs: BigInt64Array) with equal counts");
     return NULL;
   }
-  uint64_t max_len = (uint64_t)t->h->info.mtu + 22;
+  uint64_t max_len = (uint64_t)t->run.h->info.mtu + 22;
   if (max_len > t->tx.data_cap) max_len = t->tx.data_cap;
   for (size_t i = 0; i < nlen; i++) {
     if (lengths[i] < 14 || lengths[i] > max_len || (uint64_t)offsets[i] + lengths[i] > nbytes) {
@@ -287,17 +271,13 @@ napi_value js_tx_stop(napi_env env, napi_callback_info info) {
       stats = make_tx_stats(env, &h->last_tx, h->last_tx_clock, h->last_tx_tai_offset_ns, 0, 0);
     else
       napi_get_null(env, &stats);
-    return resolved_promise(env, stats);
+    return run_ended_promise(env, &h->tx_fault, stats);
   }
-  if (t->promise) {
-    napi_get_reference_value(env, t->promise, &p);
-    return p;
-  }
+  if (t->run.promise) return run_stop_promise(env, &t->run);
   bool drain = false;
   napi_get_value_bool(env, argv[1], &drain);
-  p = new_promise(env, &t->deferred, &t->promise);
+  p = run_stop_promise(env, &t->run);
   atomic_store(&t->tx.drain, drain ? 1 : 0);
-  atomic_store(&t->tx.stop, 1);
-  eventfd_write(t->tx.evfd, 1);
+  run_signal_stop(&t->run);
   return p;
 }

@@ -212,8 +212,9 @@ static int receive_some(rx_state *s) {
     s->msgs[i].msg_hdr.msg_flags = 0;
   }
   int n = recvmmsg(rx->fd, s->msgs, vlen, MSG_DONTWAIT, NULL);
+  int err = errno; /* before any other call can change it */
   int64_t app_ns = svn_now_ns(CLOCK_REALTIME);
-  if (n <= 0) return n < 0 ? -errno : 0;
+  if (n <= 0) return n < 0 ? -err : 0;
   if (s->batch->count == 0) s->deadline_ns = svn_now_ns(CLOCK_MONOTONIC) + rx->max_delay_ns;
   for (int i = 0; i < n; i++) append_frame(s, i, app_ns);
   return n;
