@@ -90,6 +90,7 @@ napi_value make_tx_stats(napi_env env, const svn_tx_counters *c, const char *clo
                          int64_t tai_offset_ns, uint64_t pending, int running);
 
 /* run.c */
+handle *run_target(napi_env env, napi_value handle_v, int rx);
 int run_open(napi_env env, svn_run *run, handle *h, napi_value handle_v, napi_value cb,
              const char *name, napi_finalize finalize, napi_threadsafe_function_call_js call_js);
 int run_start(svn_run *run, const svn_thread_opts *o, void *(*body)(void *), void *arg,

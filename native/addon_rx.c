@@ -102,16 +102,8 @@ static void rx_finalize(napi_env env, void *data, void *hint) {
 napi_value js_rx_start(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (get_args(env, info, 3, argv) != 0) return NULL;
-  handle *h = get_handle(env, argv[0]);
+  handle *h = run_target(env, argv[0], 1);
   if (!h) return NULL;
-  if (h->closed) {
-    throw_code(env, "NET_SOCKET_CLOSED", "the packet socket is closed");
-    return NULL;
-  }
-  if (h->rx) {
-    throw_code(env, "NET_RX_RUNNING", "this socket is already receiving");
-    return NULL;
-  }
   svn_thread_opts topts;
   if (thread_opts(env, argv[2], &topts) != 0) return NULL;
   topts.name = "svtrace-rx";

@@ -125,16 +125,8 @@ static void tx_finalize(napi_env env, void *data, void *hint) {
 napi_value js_tx_start(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   if (get_args(env, info, 3, argv) != 0) return NULL;
-  handle *h = get_handle(env, argv[0]);
+  handle *h = run_target(env, argv[0], 0);
   if (!h) return NULL;
-  if (h->closed) {
-    throw_code(env, "NET_SOCKET_CLOSED", "the packet socket is closed");
-    return NULL;
-  }
-  if (h->tx) {
-    throw_code(env, "NET_TX_RUNNING", "this socket already has a transmitter");
-    return NULL;
-  }
   svn_thread_opts topts;
   if (thread_opts(env, argv[2], &topts) != 0) return NULL;
   topts.name = "svtrace-tx";

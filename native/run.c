@@ -14,6 +14,21 @@
 
 #include "addon.h"
 
+handle *run_target(napi_env env, napi_value handle_v, int busy_rx) {
+  handle *h = get_handle(env, handle_v);
+  if (!h) return NULL;
+  if (h->closed) {
+    throw_code(env, "NET_SOCKET_CLOSED", "the packet socket is closed");
+    return NULL;
+  }
+  if (busy_rx ? h->rx != NULL : h->tx != NULL) {
+    throw_code(env, busy_rx ? "NET_RX_RUNNING" : "NET_TX_RUNNING",
+               busy_rx ? "this socket is already receiving" : "this socket already has a transmitter");
+    return NULL;
+  }
+  return h;
+}
+
 int run_open(napi_env env, svn_run *run, handle *h, napi_value handle_v, napi_value cb,
              const char *name, napi_finalize finalize, napi_threadsafe_function_call_js call_js) {
   napi_value n;

@@ -34,16 +34,7 @@
 #define RX_HEAD 4    /* headroom in front of each slot for a re-inserted tag */
 #define RX_CTRL 256  /* control bytes per message */
 
-#ifndef SO_TIMESTAMPING_NEW
-#define SO_TIMESTAMPING_NEW 65
-#endif
-#ifndef SO_TIMESTAMPING_OLD
-#define SO_TIMESTAMPING_OLD 37
-#endif
 
-static inline int64_t ts_ns(const struct timespec *t) {
-  return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
-}
 
 void svn_rx_batch_free(svn_rx_batch *b) {
   if (!b) return;

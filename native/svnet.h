@@ -94,6 +94,18 @@ int svn_thread_start(pthread_t *t, const svn_thread_opts *o, void *(*fn)(void *)
 
 int64_t svn_now_ns(clockid_t clock);
 
+/* Both layouts of the SO_TIMESTAMPING control message (old libc headers lack the names). */
+#ifndef SO_TIMESTAMPING_NEW
+#define SO_TIMESTAMPING_NEW 65
+#endif
+#ifndef SO_TIMESTAMPING_OLD
+#define SO_TIMESTAMPING_OLD 37
+#endif
+
+static inline int64_t ts_ns(const struct timespec *t) {
+  return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
 /* ---------------------------------------------------------------- receive */
 
 typedef struct svn_rx_counters {

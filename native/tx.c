@@ -36,12 +36,6 @@
 #ifndef SCM_TS_OPT_ID
 #define SCM_TS_OPT_ID 81
 #endif
-#ifndef SO_TIMESTAMPING_NEW
-#define SO_TIMESTAMPING_NEW 65
-#endif
-#ifndef SO_TIMESTAMPING_OLD
-#define SO_TIMESTAMPING_OLD 37
-#endif
 
 #define REC_CAP 65536u             /* records awaiting a timestamp / JS */
 #define FLUSH_FRAMES 4096u         /* hand over at least this many ... */
@@ -62,9 +56,6 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static inline int64_t ts_ns(const struct timespec *t) {
-  return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
-}
 
 int svn_tx_init(svn_tx *tx, uint64_t queue_frames, uint64_t queue_bytes) {
   uint64_t cap = 1024;
