@@ -236,7 +236,7 @@ function assemble(x: Parts): AnalysisResult {
   };
   const verdicts = evaluateVerdicts(x.rules, measure, missing, x.verdictCfg.maxMissing);
   for (const v of verdicts) {
-    if (v.status === 'not-measured') warnings.push({ code: 'ANALYZE_VERDICT_NOT_MEASURED', message: `verdict "${v.name}" not measured: the records lack a point of ${v.segment}`, hint: 'Record both points of the segment (see DESIGN.md: points T0..T4), or drop the limit from [verdicts] limits_us.' });
+    if (v.status === 'not-measured') warnings.push({ code: 'ANALYZE_VERDICT_NOT_MEASURED', message: `verdict "${v.name}" not measured: the records lack a point of ${v.segment}`, hint: 'Record both points of the segment (the README\'s "The points and segments" says which command takes which point), or drop the limit from [verdicts] limits_us.' });
   }
   const firstSecond = Math.min(...streams.flatMap((s) => s.points.map((p) => p.firstSecond ?? Infinity)));
   const lastSecond = Math.max(...streams.flatMap((s) => s.points.map((p) => p.lastSecond ?? -Infinity)));

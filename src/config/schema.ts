@@ -123,10 +123,8 @@ export const explainSchema = z.object({
 }).strict();
 
 export const labSchema = z.object({
-  switch: z.enum(['ovs', 'bridge', 'auto']).default('auto'),
+  /** The run directory of the lab that `svtrace trace --lab` traces (default /run/svtrace/lab). */
   run_dir: z.string().startsWith('/', 'an absolute path').optional(),
-  prefix: z.string().optional(),
-  mtu: z.number().int().min(68).max(9216).optional(),
 }).strict();
 
 export const verdictsSchema = z.object({

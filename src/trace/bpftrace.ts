@@ -13,7 +13,7 @@ import { SvtraceError } from '../errors.ts';
 
 const run = promisify(execFile);
 
-/** Lines bpftrace 0.17 prints on stderr that mean nothing for svtrace (see DESIGN.md). */
+/** Lines bpftrace 0.17 prints on stderr that mean nothing for svtrace (the RLIMIT_MEMLOCK warning is harmless: BPF memory is accounted by cgroup since Linux 5.11). */
 const HARMLESS = [
   /couldn't set RLIMIT_MEMLOCK/,
   /Could not read symbols from \/sys\/kernel\/(debug\/)?tracing\/available_(filter_functions|events)/,

@@ -24,7 +24,7 @@ const cases: Array<{ name: string; toml: string; flags?: Record<string, unknown>
   { name: 'trace section typed', toml: '[trace]\nmachine = "vm"\nvm_interface = "ens3@guest"\nsubscriber_pids = [42]\n[[trace.points]]\nname = "T2.5"\nprobe = "tracepoint:skb:consume_skb"\ncomm = "vhost-1"\n', check: (c) => { assert.equal(c.trace.machine, 'vm'); assert.equal(c.trace.vm_interface, 'ens3@guest'); assert.deepEqual(c.trace.subscriber_pids, [42]); assert.equal(c.trace.points[0]!.name, 'T2.5'); } },
   { name: 'trace machine that is neither', toml: '[trace]\nmachine = "guest"\n', error: /trace\.machine/ },
   { name: 'trace interface with a shell in it', toml: '[trace]\ningress = "eth0;reboot"\n', error: /trace\.ingress: IFACE or IFACE@NETNS/ },
-  { name: 'explain and lab sections', toml: '[explain]\nwindow_s = 5\ncpus = [1]\n[lab]\nswitch = "bridge"\n', check: (c) => { assert.equal(c.explain.window_s, 5); assert.deepEqual(c.explain.cpus, [1]); assert.equal(c.lab.switch, 'bridge'); } },
+  { name: 'explain and lab sections', toml: '[explain]\nwindow_s = 5\ncpus = [1]\n[lab]\nrun_dir = "/tmp/lab1"\n', check: (c) => { assert.equal(c.explain.window_s, 5); assert.deepEqual(c.explain.cpus, [1]); assert.equal(c.lab.run_dir, '/tmp/lab1'); } },
   { name: 'explain window out of range', toml: '[explain]\nwindow_s = 600\n', error: /explain\.window_s/ },
   { name: 'a flag that is no number (NaN) is refused', toml: '', flags: { 'subscribe.fifo_priority': Number.NaN }, error: /subscribe\.fifo_priority/ },
   { name: 'bad frequency', toml: '[streams]\nfrequency = 55\n', error: /streams\.frequency/ },
