@@ -21,8 +21,8 @@ function program(): string {
   const layouts = demoStreams(2).map((s) => layoutFromFrame(frameTemplate(s).bytes));
   return generateTraceProgram({
     points: [
-      { id: 1, name: 'T1', probes: ['tracepoint:net:netif_receive_skb'], filter: { interface: { name: 'ens1f0', ifindex: 4, netnsInode: 4026531840 } } },
-      { id: 2, name: 'T2', probes: ['tracepoint:net:net_dev_start_xmit'], filter: { interface: { name: 'vnet3', ifindex: 12, netnsInode: 4026531840 } } },
+      { id: 1, name: 'T1', probes: ['tracepoint:net:netif_receive_skb'], filter: { interface: { name: 'ens1f0', netns: null, ifindex: 4, netnsInode: 4026531840 } } },
+      { id: 2, name: 'T2', probes: ['tracepoint:net:net_dev_start_xmit'], filter: { interface: { name: 'vnet3', netns: null, ifindex: 12, netnsInode: 4026531840 } } },
     ],
     layouts, unknownSamples: 4, stopComm: 'svtstop4242',
   });
