@@ -28,7 +28,8 @@ function base(title: string): Partial<vl.TopLevelSpec> {
   } as Partial<vl.TopLevelSpec>;
 }
 
-const color = (runs: number) => (runs > 1 ? { color: { field: 'run', type: 'nominal' as const, scale: { range: COLORS } } } : {});
+/** A colour per run; without any value (e.g. every latency under 1 µs) vega would size the legend to infinity, so none. */
+const color = (runs: number, values: readonly unknown[]) => (runs > 1 && values.length > 0 ? { color: { field: 'run', type: 'nominal' as const, scale: { range: COLORS } } } : {});
 
 function limitRule(limitUs: number | null, axis: 'x' | 'y'): object[] {
   if (limitUs === null) return [];
@@ -46,7 +47,7 @@ export function histogramSpec(segment: string, series: readonly Series<Histogram
       x: { field: 'lo', type: 'quantitative', scale: { type: 'log', domain: [1, 100_000] }, title: 'latency (µs)' },
       x2: { field: 'hi' },
       y: { field: 'count', type: 'quantitative', scale: { type: 'log' }, title: 'samples' },
-      ...color(series.length),
+      ...color(series.length, values),
     },
   } as vl.TopLevelSpec;
 }
@@ -60,7 +61,7 @@ export function exceedanceSpec(segment: string, series: readonly Series<Exceedan
       { data: { values }, mark: { type: 'line', interpolate: 'step-after' }, encoding: {
         x: { field: 'x', type: 'quantitative', scale: { type: 'log' }, title: 'latency (µs)' },
         y: { field: 'share', type: 'quantitative', scale: { type: 'log', domain: [1e-7, 1] }, title: 'share ≥ x' },
-        ...color(series.length),
+        ...color(series.length, values),
       } },
       ...limitRule(limitUs, 'x'),
     ],
@@ -81,7 +82,7 @@ export function perSecondSpec(segment: string, series: readonly Series<SecondMax
           ? { field: 't', type: 'quantitative', title: 'seconds since start' }
           : { field: 't', type: 'temporal', scale: { type: 'utc' }, axis: { format: '%H:%M:%S' }, title: 'time (UTC)' },
         y: { field: 'max', type: 'quantitative', scale: { type: 'log' }, title: 'max latency (µs)' },
-        ...color(series.length),
+        ...color(series.length, values),
       } },
       ...limitRule(limitUs, 'y'),
     ],

@@ -13,6 +13,8 @@ import { exceedanceSpec, histogramSpec, perSecondSpec } from './charts.ts';
 import { escapeHtml, escapeMarkdown } from './escape.ts';
 import { change, count, us } from './format.ts';
 import { htmlTable, inlineSvg, renderPage } from './html.ts';
+import { firstScreenHtml } from './first-screen.ts';
+import { pathView } from './path-view.ts';
 import { writeCharts, type Chart, type ReportFiles } from './report.ts';
 import { markdownTable, type Table } from './summary.ts';
 
@@ -153,7 +155,7 @@ export async function writeComparison(c: ComparisonResult, dir: string, onProgre
     verdict: c.passed.b ? 'PASS' : 'FAIL',
     meta: [side('A', c.a), side('B', c.b), 'Charts: A blue, B red; worst per second against seconds since each run\'s start.'],
     warnings: [...c.a.warnings.map((w) => ({ ...w, code: `A ${w.code}` })), ...c.b.warnings.map((w) => ({ ...w, code: `B ${w.code}` }))],
-    sections: [`<h2>Headlines</h2>\n<ul>${headlines(c).map((h) => `<li>${escapeHtml(h)}</li>`).join('')}</ul>`, `<h2>Totals</h2>\n${htmlTable(tables(c)[0]!)}`, ...segSections],
+    sections: [firstScreenHtml([{ label: 'A', view: pathView(c.a) }, { label: 'B', view: pathView(c.b) }]), `<h2>Headlines</h2>\n<ul>${headlines(c).map((h) => `<li>${escapeHtml(h)}</li>`).join('')}</ul>`, `<h2>Totals</h2>\n${htmlTable(tables(c)[0]!)}`, ...segSections],
     data: c,
   });
   const paths = { html: join(dir, 'report.html'), markdown: join(dir, 'summary.md'), json: join(dir, 'summary.json') };

@@ -5,6 +5,7 @@
  */
 import { escapeHtml, jsonForScript } from './escape.ts';
 import type { Table } from './summary.ts';
+import { FIRST_SCREEN_CSS } from './first-screen.ts';
 
 const CSS = `
 body{font-family:"DejaVu Sans",system-ui,sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#222;line-height:1.4}
@@ -21,6 +22,7 @@ td.fail{color:#c62828;font-weight:bold}td.pass{color:#2e7d32}
 .scroll{overflow-x:auto}
 .tl-pair{display:flex;flex-wrap:wrap;gap:1rem}.tl{flex:1 1 480px;min-width:0}.tl svg{max-width:100%;height:auto}
 .tl-key{white-space:nowrap;margin-right:.6rem}.tl-swatch{display:inline-block;width:.7em;height:.7em;margin-right:.25em;vertical-align:middle}
+${FIRST_SCREEN_CSS}
 `;
 
 /** A table; every cell is escaped here (pass plain or printable() text, never pre-escaped HTML). */

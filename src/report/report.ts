@@ -13,6 +13,8 @@ import { escapeHtml } from './escape.ts';
 import { htmlTable, inlineSvg, renderPage } from './html.ts';
 import { count, percent, us, utcSecond } from './format.ts';
 import { renderSummaryMarkdown, segmentTable, streamTable, verdictTable, type Table } from './summary.ts';
+import { firstScreenHtml } from './first-screen.ts';
+import { pathView } from './path-view.ts';
 import { explainJsonSummary, explainSectionHtml, loadReportExplanations, type ReportExplanations } from './explain.ts';
 import type * as vl from 'vega-lite';
 
@@ -108,6 +110,7 @@ export function renderReportHtml(r: AnalysisResult, svgs: Map<string, string>, e
     ],
     warnings: r.warnings,
     sections: [
+      firstScreenHtml([{ label: '', view: pathView(r) }]),
       ...tables.map((t, i) => `<h2>${escapeHtml(t.title)}</h2>\n${htmlTable(t, i === 0 ? 2 : -1)}`),
       ...r.segments.map((s) => segmentSection(r, s, svgs)),
       ...(explain.length > 0 ? [explainSectionHtml(explain)] : []),

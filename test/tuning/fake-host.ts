@@ -57,7 +57,7 @@ const cpu = (n: number, siblings = String(n)): FakeTree => ({
   [`/sys/devices/system/cpu/cpu${n}/cpuidle/state2/disable`]: '1',
 });
 
-export const PCI = '/sys/devices/pci0000:00/0000:01:00.0';
+const PCI = '/sys/devices/pci0000:00/0000:01:00.0';
 
 /**
  * 4 CPUs, 1-3 isolated (nohz_full, rcu_nocbs), PREEMPT_RT, RT not throttled,

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkTuning, renderTuning, type TuningLevel, type TuningOptions } from '../../src/tuning/index.ts';
 import { tuningOptionsFrom } from '../../src/cli/doctor.ts';
-import { PCI, removeTree, thread, tunedHost, writeTree, type FakeTree } from './fake-host.ts';
+import { removeTree, thread, tunedHost, writeTree, type FakeTree } from './fake-host.ts';
 
 const ALL_CHECKS = ['kernel-preempt', 'rt-throttling', 'isolcpus', 'nohz_full', 'rcu_nocbs', 'irq-affinity', 'cpufreq', 'cpuidle', 'smt', 'qemu-vcpu', 'qemu-emulator', 'subscriber-sched', 'timer-slack', 'swap'];
 
@@ -153,7 +153,6 @@ test('tuning: the CLI options take the NIC from --interface or the config\'s [tr
   } finally {
     removeTree(dir);
   }
-  void PCI;
 });
 
 function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
