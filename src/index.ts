@@ -19,6 +19,7 @@ export * from './record/index.ts';
 export * from './net/index.ts';
 export * from './trace/index.ts';
 export * from './explain/index.ts';
+export * from './tuning/index.ts';
 export * as analyze from './analyze/index.ts';
 export { analyzeRecords } from './analyze/index.ts';
 export * from './report/index.ts';

@@ -5,3 +5,5 @@ export { compareAnalyses, writeComparison, renderComparisonText, renderCompariso
 export { escapeHtml, wireHtml, wireMarkdown, jsonForScript } from './escape.ts';
 export { loadReportExplanations, explainSectionHtml, explainMarkdown, explainJsonSummary, causeTables, timelineSvg, type ReportExplanations } from './explain.ts';
 export { histogramSpec, exceedanceSpec, perSecondSpec, renderSvg, svgToPng } from './charts.ts';
+export { pathView, POINT_PLACES, type PathView, type PathSegment, type HopVerdict } from './path-view.ts';
+export { firstScreenHtml, pathSvg, shareSvg, type RunView } from './first-screen.ts';

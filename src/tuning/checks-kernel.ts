@@ -124,7 +124,8 @@ export function checkCpuidle(f: HostFacts): TuningFinding {
   };
 }
 
-export function checkSmt(f: HostFacts, cx: TuningContext, targetCpus: readonly number[]): TuningFinding {
+/** `whose`: what runs on targetCpus (the subscriber, QEMU's vCPUs), for the message. */
+export function checkSmt(f: HostFacts, cx: TuningContext, targetCpus: readonly number[], whose: string): TuningFinding {
   const check = 'smt';
   const meaning = 'SMT siblings share one core\'s execution units and caches: whatever runs on the sibling slows the subscriber or vCPU on the other';
   const fix = 'keep each sibling of an RT CPU idle (isolate both siblings, pin nothing on the second), or switch SMT off: echo off > /sys/devices/system/cpu/smt/control (kernel argument nosmt)';
@@ -135,9 +136,9 @@ export function checkSmt(f: HostFacts, cx: TuningContext, targetCpus: readonly n
       return others.length ? [`CPU ${c} shares its core with CPU ${formatCpuList(others)}`] : [];
     });
     const unknownSib = targetCpus.filter((c) => !f.cpus.find((x) => x.cpu === c)?.siblings);
-    if (shared.length) return { check, level: 'warn', found: `${cx.subscriberLabel} / vCPU CPUs ${formatCpuList(targetCpus)}: ${shared.join('; ')}`, meaning, fix };
+    if (shared.length) return { check, level: 'warn', found: `CPUs ${formatCpuList(targetCpus)} of ${whose}: ${shared.join('; ')}`, meaning, fix };
     if (unknownSib.length === targetCpus.length) return { check, level: 'unknown', found: `no topology/thread_siblings_list for CPUs ${formatCpuList(unknownSib)}`, meaning };
-    return { check, level: 'pass', found: `CPUs ${formatCpuList(targetCpus)} (${cx.subscriberLabel}, vCPUs) share their core with no sibling`, meaning: 'nothing else runs on those cores' };
+    return { check, level: 'pass', found: `CPUs ${formatCpuList(targetCpus)} of ${whose} share their core with no sibling`, meaning: 'nothing else runs on those cores' };
   }
   const anyShared = f.cpus.some((c) => (c.siblings?.length ?? 1) > 1);
   if (f.smtActive === false || (f.smtActive === null && f.cpus.length && f.cpus.every((c) => c.siblings !== null) && !anyShared)) {

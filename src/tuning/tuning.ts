@@ -64,7 +64,7 @@ export function judgeTuning(f: HostFacts, o: TuningOptions = {}): TuningFinding[
     ...checkIrqs(f, cx),
     checkCpufreq(f),
     checkCpuidle(f),
-    checkSmt(f, cx, target),
+    checkSmt(f, cx, target, [subscriberCpus.length ? cx.subscriberLabel : '', vcpuCpus.length ? 'QEMU\'s vCPUs' : ''].filter(Boolean).join(' and ')),
     ...checkQemu(f, cx),
     checkSubscriber(f, cx),
     checkTimerSlack(f, cx),
