@@ -65,6 +65,8 @@ export const ERROR_CODES = {
   EXPLAIN_RECORDER_FAILED: E,
   EXPLAIN_TEMPLATE_MISSING: I, EXPLAIN_TEMPLATE_PARAM: I,
   DEMO_CHILD_FAILED: E,
+  // doctor --tuning
+  TUNING_INTERFACE_INVALID: U, TUNING_COMM_INVALID: U, TUNING_PID_INVALID: U,
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,6 +7,7 @@
  * Hand-made inline SVG: no script, no fetch; every string escaped; every
  * number read from the PathView, i.e. from summary.json.
  */
+import { knownPoint } from '../path/index.ts';
 import { escapeHtml } from './escape.ts';
 import { us } from './format.ts';
 import { POINT_PLACES, QUANTILES, type PathSegment, type PathView } from './path-view.ts';
@@ -39,7 +40,9 @@ export function pathSvg(v: PathView, idPrefix: string): string {
   const parts: string[] = [];
   v.points.forEach((p, i) => {
     const place = POINT_PLACES[p]?.place;
-    parts.push(`<g class="point" data-point="${e(p)}"><rect x="${x(i)}" y="${BOX_Y}" width="${BOX_W}" height="${BOX_H}" rx="6" fill="#f4f6fa" stroke="#8a8f98"/>`
+    const known = knownPoint(p);
+    const tip = known ? `${p}: ${known.meaning} (${known.machine})` : `${p}: a custom point`;
+    parts.push(`<g class="point" data-point="${e(p)}"><title>${e(tip)}</title><rect x="${x(i)}" y="${BOX_Y}" width="${BOX_W}" height="${BOX_H}" rx="6" fill="#f4f6fa" stroke="#8a8f98"/>`
       + text(x(i) + BOX_W / 2, BOX_Y + (place ? 19 : 28), place ?? p, 'font-size="13" font-weight="bold" text-anchor="middle" fill="#222"')
       + (place ? text(x(i) + BOX_W / 2, BOX_Y + 36, p, 'font-size="11" text-anchor="middle" fill="#555"') : '') + '</g>');
   });

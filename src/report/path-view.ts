@@ -32,11 +32,12 @@ export interface PathView {
 }
 
 /**
- * Where each point is taken, for the picture's boxes: publisher → NIC →
- * switch → VM port → VM → application (DESIGN.md). `via` names what the
- * frame crosses between this point and the next. A point not listed is
- * drawn with its name alone.
- * TODO(path): take these from the path model (src/path/) once it exists.
+ * Short names of the points of the path (src/path's POINTS) for the
+ * picture's boxes: publisher → NIC → switch → VM port → VM → application.
+ * `via` names what the frame crosses between this point and the next. A
+ * point not listed (a custom one) is drawn with its name alone; the box's
+ * tooltip is src/path's meaning of the point.
+ * TODO(path): a short `place` in src/path's POINTS would make this table unnecessary.
  */
 export const POINT_PLACES: Readonly<Record<string, { place: string; via?: string }>> = {
   T0: { place: 'publisher' },

@@ -195,6 +195,9 @@ test('tuning: on this machine every check gives a sane answer', async (t) => {
     assert.equal(r.findings.find((f) => f.check === 'kernel-preempt')!.level, /PREEMPT_RT/.test(version) ? 'pass' : 'fail');
     const swaps = readFileSync('/proc/swaps', 'utf8').trim().split('\n').length - 1;
     assert.equal(r.findings.find((f) => f.check === 'swap')!.level, swaps > 0 ? 'warn' : 'pass');
+    const isolated = (() => { try { return readFileSync('/sys/devices/system/cpu/isolated', 'utf8').trim(); } catch { return ''; } })();
+    assert.equal(r.findings.find((f) => f.check === 'isolcpus')!.level === 'fail', isolated === '' && !/\bisolcpus=/.test(readFileSync('/proc/cmdline', 'utf8')), 'isolcpus fails exactly when nothing is isolated');
+    assert.equal(r.findings.find((f) => f.check === 'cpufreq')!.level === 'unknown', !existsSync('/sys/devices/system/cpu/cpu0/cpufreq'), 'cpufreq is unknown exactly when the kernel has none');
     const sub = r.findings.find((f) => f.check === 'subscriber-sched')!;
     assert.equal(sub.level, 'warn', 'sleep runs at SCHED_OTHER');
     assert.match(sub.found, /"sleep" \(tid \d+\) SCHED_OTHER/);
