@@ -99,7 +99,10 @@ export function checkSubscriber(f: HostFacts, cx: TuningContext): TuningFinding 
   if (f.subscriber.some((t) => !pinned(t, cx.online))) issues.push('not pinned');
   if (cx.isolated.length && f.subscriber.some((t) => !(t.affinity ?? []).every((c) => cx.isolated.includes(c)))) issues.push('not on isolated CPUs');
   if (issues.length === 0) return { check, level: 'pass', found: list, meaning: 'it runs at real-time priority on CPUs of its own' };
-  const cpu = formatCpuList((cx.isolated.length ? cx.isolated : cx.suggestIsolate).slice(0, 1)) || 'CPU';
+  // A CPU to suggest: isolated (or to isolate), and not one a vCPU is pinned to.
+  const vcpuCpus = union(f.qemu.flatMap((q) => q.threads.filter((t) => isVcpu(t.comm) && pinned(t, cx.online))));
+  const candidates = cx.isolated.length ? cx.isolated : cx.suggestIsolate;
+  const cpu = String(candidates.find((c) => !vcpuCpus.includes(c)) ?? candidates[0] ?? 'CPU');
   return { check, level: 'warn', found: `${issues.join(', ')}: ${list}`, meaning, fix: `chrt -f -p 50 TID; taskset -pc ${cpu} TID (svtrace subscribe: --fifo 50 --cpu ${cpu})` };
 }
 
