@@ -5,6 +5,7 @@
  * percentiles from the joined samples → verdicts. Everything heavy is DuckDB
  * SQL over the record files and a scratch database on disk.
  */
+import { loadRecordExplanations } from '../explain/files.ts';
 import { lastPoint } from '../path/index.ts';
 import { SvtraceError } from '../errors.ts';
 import { POINT_NAME_RE } from '../record/schema.ts';
@@ -120,7 +121,9 @@ export async function analyzeRecords(paths: readonly string[], options: AnalyzeO
     const pct = await exactPercentiles(c, segs, targets, hist);
 
     phaseMs[phase] = Math.round(performance.now() - phaseStart);
-    return assemble({ disc, mode, plan, points, segs, rules, fine, seconds, worst, lateBySeg, pct, windows, baseThresholdsUs, allThresholdsUs, verdictCfg, started, phaseMs });
+    const result = assemble({ disc, mode, plan, points, segs, rules, fine, seconds, worst, lateBySeg, pct, windows, baseThresholdsUs, allThresholdsUs, verdictCfg, started, phaseMs });
+    // what the records say about their late samples: the report renders it, reading no file itself
+    return { ...result, explanations: loadRecordExplanations(disc.records) };
   } finally {
     await db.close();
   }

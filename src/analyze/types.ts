@@ -5,6 +5,7 @@
  * as decimal strings (they exceed 2^53) plus ISO-8601.
  */
 
+import type { RecordExplanations } from '../explain/files.ts';
 import { SEGMENTS, type SegmentDef } from '../path/index.ts';
 
 /** A segment is the latency between two points of the same sample: to − from. */
@@ -238,4 +239,6 @@ export interface AnalysisResult {
   elapsedMs: number;
   /** Where the time went: ms spent in each phase (discover, join, statistics, percentiles). */
   phaseMs: Record<string, number>;
+  /** The explanations of late samples the records hold (RECORD/explain/, from `trace --explain`); the report renders them. */
+  explanations?: RecordExplanations[];
 }

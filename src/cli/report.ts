@@ -4,6 +4,7 @@
  * summary. Exit 0 when every verdict passes, 1 when one fails, 2 on a usage
  * or input error.
  */
+import { analysisJson } from '../report/explain.ts';
 import { Option, type Command } from 'commander';
 import { SvtraceError } from '../errors.ts';
 import { loadConfig } from '../config/load.ts';
@@ -99,7 +100,7 @@ export function addAnalysisOptions(cmd: Command): Command {
 export async function runReport(runs: string[], opts: AnalysisFlags & { out: string; json?: boolean }, io: CliIo): Promise<{ result: AnalysisResult; code: number }> {
   const result = await analyzeRecords(runs, analysisOptions(opts, io));
   const files = await writeReport(result, opts.out, io.progressIsTty ? (d, t) => io.progress(`\r\x1b[Kcharts ${d}/${t}${d === t ? '\n' : ''}`) : undefined);
-  io.out(opts.json ? JSON.stringify(result, null, 2) + '\n' : `${renderSummaryText(result)}\nreport: ${files.html}\n`);
+  io.out(opts.json ? JSON.stringify(analysisJson(result), null, 2) + '\n' : `${renderSummaryText(result)}\nreport: ${files.html}\n`);
   return { result, code: result.passed ? EXIT_OK : EXIT_VERDICT_FAILED };
 }
 

@@ -104,3 +104,26 @@ export function readExplainDir(recordDir: string): LoadedExplanations | null {
   }));
   return { dir, doc, worst };
 }
+
+/** The explanations one record holds, or why they could not be read. */
+export interface RecordExplanations {
+  /** The record directory (from its manifest's place; printable before use). */
+  record: string;
+  loaded: LoadedExplanations | null;
+  /** Why the explanations could not be read. */
+  error?: string;
+}
+
+/** The explanations of every record that holds some (errors are kept, not thrown: a report still renders). */
+export function loadRecordExplanations(records: readonly { dir: string }[]): RecordExplanations[] {
+  const out: RecordExplanations[] = [];
+  for (const r of records) {
+    try {
+      const loaded = readExplainDir(r.dir);
+      if (loaded) out.push({ record: r.dir, loaded });
+    } catch (e) {
+      out.push({ record: r.dir, loaded: null, error: (e as Error).message });
+    }
+  }
+  return out;
+}

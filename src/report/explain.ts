@@ -6,10 +6,10 @@
  * sample's points and of what ran on each CPU between them, beside a normal
  * sample. Every comm, svID and explanation text is escaped for its target.
  */
-import { readExplainDir, type LoadedExplanations, type LoadedWorst } from '../explain/files.ts';
+import { loadRecordExplanations, type LoadedExplanations, type LoadedWorst, type RecordExplanations } from '../explain/files.ts';
 import { topByCount, type CauseRow } from '../explain/explain.ts';
 import { SAMPLES_PID, type ChromeTrace } from '../explain/chrome.ts';
-import type { RecordSummary } from '../analyze/index.ts';
+import type { AnalysisResult, RecordSummary } from '../analyze/index.ts';
 import { printable } from '../util/text.ts';
 import { escapeHtml, escapeMarkdown, wireHtml, wireMarkdown } from './escape.ts';
 
@@ -34,26 +34,16 @@ import { htmlTable } from './html.ts';
 import { count, us } from './format.ts';
 import { markdownTable, type Table } from './summary.ts';
 
-export interface ReportExplanations {
-  /** The record directory (from its manifest's place; printable before use). */
-  record: string;
-  loaded: LoadedExplanations | null;
-  /** Why the explanations could not be read. */
-  error?: string;
-}
+/** The explanations the analysis found in its records (src/explain/files.ts reads them). */
+export type ReportExplanations = RecordExplanations;
 
-/** The explanations of every record that holds some (errors are kept, not thrown: the report still renders). */
-export function loadReportExplanations(records: readonly Pick<RecordSummary, 'dir'>[]): ReportExplanations[] {
-  const out: ReportExplanations[] = [];
-  for (const r of records) {
-    try {
-      const loaded = readExplainDir(r.dir);
-      if (loaded) out.push({ record: r.dir, loaded });
-    } catch (e) {
-      out.push({ record: r.dir, loaded: null, error: (e as Error).message });
-    }
-  }
-  return out;
+/** Reading explanations is the analysis's job; kept for callers of the library. */
+export const loadReportExplanations = (records: readonly Pick<RecordSummary, 'dir'>[]): ReportExplanations[] => loadRecordExplanations(records);
+
+/** The analysis result as JSON (summary.json, `report --json`): the explanations as their summary under `explain`, the analysis keys unchanged. */
+export function analysisJson(r: AnalysisResult): unknown {
+  const { explanations, ...rest } = r;
+  return explanations && explanations.length > 0 ? { ...rest, explain: explainJsonSummary(explanations) } : rest;
 }
 
 /** The top causes by total delay and by count; `wire` escapes text from the kernel (comms) for the target. */

@@ -15,7 +15,7 @@ import { count, percent, us, utcSecond } from './format.ts';
 import { renderSummaryMarkdown, segmentTable, streamTable, verdictTable, type Table } from './summary.ts';
 import { firstScreenHtml } from './first-screen.ts';
 import { pathView } from './path-view.ts';
-import { explainJsonSummary, explainSectionHtml, loadReportExplanations, type ReportExplanations } from './explain.ts';
+import { analysisJson, explainSectionHtml } from './explain.ts';
 import type * as vl from 'vega-lite';
 
 export interface ReportFiles {
@@ -98,7 +98,8 @@ export function reportCharts(r: AnalysisResult): Chart[] {
   });
 }
 
-export function renderReportHtml(r: AnalysisResult, svgs: Map<string, string>, explain: readonly ReportExplanations[] = []): string {
+export function renderReportHtml(r: AnalysisResult, svgs: Map<string, string>): string {
+  const explain = r.explanations ?? [];
   const tables = [verdictTable(r), segmentTable(r), streamTable(r, printable)];
   return renderPage({
     title: 'svtrace report',
@@ -115,15 +116,12 @@ export function renderReportHtml(r: AnalysisResult, svgs: Map<string, string>, e
       ...r.segments.map((s) => segmentSection(r, s, svgs)),
       ...(explain.length > 0 ? [explainSectionHtml(explain)] : []),
     ],
-    data: explain.length > 0 ? { ...r, explain: explainJsonSummary(explain) } : r,
+    data: analysisJson(r),
   });
 }
 
-/**
- * `explain`: the explanations to show; by default those the analysed records
- * hold (RECORD/explain/explanations.json, from `trace --explain`).
- */
-export async function writeReport(r: AnalysisResult, dir: string, onProgress?: (done: number, total: number) => void, explain: readonly ReportExplanations[] = loadReportExplanations(r.records)): Promise<ReportFiles> {
+/** Renders an analysis result (its explanations included) into `dir`; reads no input file. */
+export async function writeReport(r: AnalysisResult, dir: string, onProgress?: (done: number, total: number) => void): Promise<ReportFiles> {
   try {
     await mkdir(dir, { recursive: true });
   } catch (e) {
@@ -131,9 +129,9 @@ export async function writeReport(r: AnalysisResult, dir: string, onProgress?: (
   }
   const { files, svgs } = await writeCharts(dir, reportCharts(r), onProgress);
   const html = join(dir, 'report.html'), markdown = join(dir, 'summary.md'), json = join(dir, 'summary.json');
-  await writeFile(html, renderReportHtml(r, svgs, explain));
-  await writeFile(markdown, renderSummaryMarkdown(r, explain));
+  await writeFile(html, renderReportHtml(r, svgs));
+  await writeFile(markdown, renderSummaryMarkdown(r));
   // explanations add a key; the analysis keys stay as they are
-  await writeFile(json, JSON.stringify(explain.length > 0 ? { ...r, explain: explainJsonSummary(explain) } : r, null, 2) + '\n');
+  await writeFile(json, JSON.stringify(analysisJson(r), null, 2) + '\n');
   return { html, markdown, json, charts: files };
 }

@@ -7,7 +7,7 @@ import { printable, renderTable } from '../util/text.ts';
 import type { AnalysisResult } from '../analyze/index.ts';
 import { escapeMarkdown, wireMarkdown } from './escape.ts';
 import { count, percent, statusMark, us, utcSecond } from './format.ts';
-import { explainMarkdown, type ReportExplanations } from './explain.ts';
+import { explainMarkdown } from './explain.ts';
 
 export interface Table {
   title: string;
@@ -86,7 +86,8 @@ export function markdownTable(t: Table): string {
 }
 
 /** The summary as Markdown (CI logs, merge requests). */
-export function renderSummaryMarkdown(r: AnalysisResult, explain: readonly ReportExplanations[] = []): string {
+export function renderSummaryMarkdown(r: AnalysisResult): string {
+  const explain = r.explanations ?? [];
   const out = [`# svtrace report: ${r.passed ? 'PASS' : 'FAIL'}`, '', ...heading(r, wireMarkdown).map((l) => `- ${l}`), ''];
   for (const t of [verdictTable(r), segmentTable(r), streamTable(r, wireMarkdown)]) out.push(`## ${t.title}`, '', markdownTable(t));
   if (r.warnings.length > 0) {

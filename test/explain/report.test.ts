@@ -132,7 +132,7 @@ test('report: the section with cause tables and timelines; every hostile string 
 
   const json = JSON.parse(readFileSync(files.json, 'utf8')) as Record<string, unknown>;
   const plain = JSON.parse(JSON.stringify(analysis)) as Record<string, unknown>;
-  for (const k of Object.keys(plain)) if (k !== 'elapsedMs' && k !== 'phaseMs') assert.deepEqual(json[k], plain[k], `summary.json key ${k} unchanged`);
+  for (const k of Object.keys(plain)) if (k !== 'elapsedMs' && k !== 'phaseMs' && k !== 'explanations') assert.deepEqual(json[k], plain[k], `summary.json key ${k} unchanged`);
   const ex = json.explain as Array<{ causes: Array<{ kind: string; count: number }>; worst: Array<{ svId: string }> }>;
   assert.equal(ex[0]!.causes[0]!.kind, 'preemption');
   assert.equal(ex[0]!.worst[0]!.svId, EVIL_SV);
@@ -155,6 +155,19 @@ test('report: no explanations, no section; a broken explanations file is a warni
   const html = readFileSync(out.html, 'utf8');
   assert.ok(/<div class="warn">[^<]*is not valid JSON/.test(html));
   assert.ok(!html.slice(0, html.indexOf('<script type="application/json"')).includes('<script'), 'the file\'s text is escaped');
+});
+
+test('the report renders what the analysis found and reads no file itself', async () => {
+  const rec = await record('no-files', true);
+  const analysis = await analyzeRecords([rec], { join: 'iter' });
+  assert.equal(analysis.explanations?.length, 1, 'the analysis read the record\'s explanations');
+  rmSync(join(rec, 'explain'), { recursive: true });
+  const withIt = await writeReport(analysis, join(dir, 'no-files-out'));
+  assert.match(readFileSync(withIt.html, 'utf8'), /Why samples were late/, 'rendered from the analysis, the files being gone');
+  mkdirSync(join(rec, 'explain'));
+  writeFileSync(join(rec, 'explain', 'explanations.json'), '{}');
+  const without = await writeReport({ ...analysis, explanations: [] }, join(dir, 'no-files-out2'));
+  assert.doesNotMatch(readFileSync(without.html, 'utf8'), /Why samples were late/, 'nothing the analysis did not return');
 });
 
 test('timeline: points, CPU rows, axis; a trace without points says so', () => {
