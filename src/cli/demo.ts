@@ -6,7 +6,9 @@ import { action } from './run.ts';
 import { interruptSignal } from './progress.ts';
 import { groupDigits } from '../util/text.ts';
 import { analyzeRecords } from '../analyze/index.ts';
-import { renderSummaryText, writeReport } from '../report/index.ts';
+import { compareAnalyses, renderSummaryText, seedTable, writeComparison, writeReport } from '../report/index.ts';
+import { renderTable } from '../util/text.ts';
+import { availableParallelism } from 'node:os';
 import { loadConfig } from '../config/load.ts';
 import { join } from 'node:path';
 import { renderExplainSummary } from '../explain/render.ts';
@@ -23,8 +25,10 @@ export function register(program: Command): void {
     .option('--explain', 'run the flight recorder beside the hypervisor trace: every late Thyp sample explained, in the report too')
     .option('--subscriber-fifo <prio>', 'run the subscriber\'s receive thread at SCHED_FIFO (1..99), as a protection application runs (on small machines it competes with bpftrace)')
     .option('--explain-threshold-us <us>', 'explain Thyp samples slower than this (default: the Thyp limit, 100 µs)')
-    .addHelpText('after', '\nExample:\n  sudo svtrace demo --duration 20 --impair --explain')
-    .action(action(async (f: { out: string; duration: string; streams: string; switch: string; impair?: boolean; explain?: boolean; explainThresholdUs?: string; subscriberFifo?: string }) => {
+    .option('--tuned', 'the tuned variant: the subscriber\'s receive thread at SCHED_FIFO on a CPU of its own, publisher and tracer on the others')
+    .option('--compare', 'run the path twice, nominal then tuned, and write both reports and their comparison (OUT/nominal, OUT/tuned, OUT/compare)')
+    .addHelpText('after', '\nExamples:\n  sudo svtrace demo --duration 20 --impair --explain\n  sudo svtrace demo --compare --duration 20 --streams 4')
+    .action(action(async (f: { out: string; duration: string; streams: string; switch: string; impair?: boolean; explain?: boolean; explainThresholdUs?: string; subscriberFifo?: string; tuned?: boolean; compare?: boolean }) => {
       const durationS = Number(f.duration), streams = Number(f.streams);
       if (!(durationS > 0 && durationS <= 3600)) throw new SvtraceError('USAGE', `--duration ${f.duration} is not 1..3600 s`, { hint: 'e.g. --duration 20' });
       if (!(Number.isInteger(streams) && streams >= 1 && streams <= 64)) throw new SvtraceError('USAGE', `--streams ${f.streams} is not 1..64`, { hint: 'e.g. --streams 8' });
@@ -34,17 +38,37 @@ export function register(program: Command): void {
       const cfg = loadConfig(undefined);
       const thresholdUs = f.explainThresholdUs === undefined ? (cfg.verdicts.limits_us.Thyp ?? 100) : Number(f.explainThresholdUs);
       if (!(thresholdUs > 0)) throw new SvtraceError('USAGE', `--explain-threshold-us ${f.explainThresholdUs} is not a positive number`, { hint: 'e.g. --explain-threshold-us 100' });
+      if (f.compare && f.tuned) throw new SvtraceError('USAGE', '--compare runs both variants; --tuned runs the tuned one alone', { hint: 'give one of them' });
       const stop = interruptSignal();
-      try {
+      const verdicts = { limitsUs: cfg.verdicts.limits_us, maxMissing: cfg.verdicts.max_missing };
+      const once = async (outDir: string, tuned: boolean, label: string) => {
         const r = await runDemo({
-          outDir: f.out, durationS, streams, switch: f.switch as 'ovs' | 'bridge' | 'auto', impair: f.impair === true, signal: stop.signal, log: (l) => process.stderr.write(`svtrace demo: ${l}\n`), subscriberFifo,
+          outDir, durationS, streams, switch: f.switch as 'ovs' | 'bridge' | 'auto', impair: f.impair === true, signal: stop.signal, log: (l) => process.stderr.write(`svtrace demo${label}: ${l}\n`), subscriberFifo, tuned,
           ...(f.explain ? { explain: { thresholdNs: thresholdUs * 1000 } } : {}),
         });
-        process.stderr.write(`svtrace demo: published ${groupDigits(r.publish.framesSent)} frames; the subscriber received ${groupDigits(r.subscribe.samples)} samples, missing ${groupDigits(r.subscribe.streams.reduce((m, s) => m + s.missing, 0))}\n`);
-        if (r.traceError) process.stderr.write(`svtrace demo: the hypervisor was not traced: ${r.traceError}\n`);
-        process.stderr.write('svtrace demo: report: joining the records and computing the statistics\n');
-        const analysis = await analyzeRecords(r.records, { verdicts: { limitsUs: cfg.verdicts.limits_us, maxMissing: cfg.verdicts.max_missing } });
+        process.stderr.write(`svtrace demo${label}: published ${groupDigits(r.publish.framesSent)} frames; the subscriber received ${groupDigits(r.subscribe.samples)} samples, missing ${groupDigits(r.subscribe.streams.reduce((m, s) => m + s.missing, 0))}\n`);
+        if (r.traceError) process.stderr.write(`svtrace demo${label}: the hypervisor was not traced: ${r.traceError}\n`);
+        process.stderr.write(`svtrace demo${label}: report: joining the records and computing the statistics\n`);
+        const analysis = await analyzeRecords(r.records, { verdicts });
         const files = await writeReport(analysis, join(r.outDir, 'report'));
+        return { r, analysis, files };
+      };
+      try {
+        if (f.compare) {
+          const nominal = await once(join(f.out, 'nominal'), false, ' (nominal)');
+          if (stop.signal.aborted) return 130;
+          const tuned = await once(join(f.out, 'tuned'), true, ' (tuned)');
+          const c = { ...compareAnalyses(nominal.analysis, tuned.analysis), labels: { a: 'nominal', b: 'tuned' }, notes: tuned.r.tuning.map((t) => `tuned: ${t}`) };
+          const files = await writeComparison(c, join(f.out, 'compare'));
+          const t = seedTable(c);
+          process.stdout.write(`nominal → tuned, ${streams} streams × 4000 samples/s for ${durationS} s each (${availableParallelism()} CPUs)\n`);
+          for (const step of tuned.r.tuning) process.stdout.write(`  tuned: ${step}\n`);
+          process.stdout.write(`\n${renderTable(t.header, t.rows, new Set([1, 2, 3, 4, 5, 6]))}`);
+          process.stdout.write(`\nreports: ${nominal.files.html}\n         ${tuned.files.html}\n         ${files.html} (the comparison)\n`);
+          return 0;
+        }
+        const { r, analysis, files } = await once(f.out, f.tuned === true, '');
+        for (const step of r.tuning) process.stdout.write(`tuned: ${step}\n`);
         process.stdout.write(renderSummaryText(analysis));
         if (r.explain) {
           process.stdout.write(`\nWhy samples were late (flight recorder on the hypervisor):\n${renderExplainSummary(r.explain, 3)}`);

@@ -3,6 +3,7 @@
  * hypervisor (T1, T2) → subscribe in the VM (T3, T4) → publish (T0) for a
  * while → stop → report → lab down, also on Ctrl-C or failure.
  */
+import { availableParallelism } from 'node:os';
 import { fork } from 'node:child_process';
 import { mkdirSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -33,6 +34,8 @@ export interface DemoOptions {
   subscriberFifo?: number;
   /** Verdict limits (µs) for the trace's live figures (default: the path's, src/path). */
   limitsUs?: Record<string, number>;
+  /** The tuned variant: the subscriber's receive thread real-time on a CPU of its own, everything else on the others (see tuningPlan). */
+  tuned?: boolean;
   signal?: AbortSignal;
   log: (line: string) => void;
 }
@@ -48,6 +51,41 @@ export interface DemoResult {
   lab: LabTopology;
   /** The explanations of late Thyp samples (with `explain`), written into the trace record's explain/ directory. */
   explain: ExplainRunResult | null;
+  /** The tuning steps applied (empty for the nominal run). */
+  tuning: string[];
+}
+
+export interface TuningPlan {
+  steps: string[];
+  subscriber: { fifoPriority?: number; cpu?: number };
+  publisherCpu?: number;
+  tracerCpus?: number[];
+}
+
+/**
+ * What "tuned" means on this machine's lab, as SEAPATH tunes a hypervisor:
+ * the protection application's receive thread at SCHED_FIFO on a CPU of its
+ * own (the last), the publisher and the tracer kept on the other CPUs.
+ * Each step is named, so the output and the report say what changed.
+ */
+export function tuningPlan(cpuCount: number, subscriberFifo = 50): TuningPlan {
+  if (cpuCount < 2) {
+    return { steps: [`subscriber receive thread at SCHED_FIFO ${subscriberFifo} (one CPU: nothing to keep apart)`], subscriber: { fifoPriority: subscriberFifo } };
+  }
+  const sub = cpuCount - 1;
+  const others = Array.from({ length: cpuCount - 1 }, (_, i) => i);
+  const list = others.length === 1 ? `CPU ${others[0]}` : `CPUs ${others[0]}-${others.at(-1)}`;
+  return {
+    steps: [
+      `subscriber receive thread (svtrace-rx) at SCHED_FIFO ${subscriberFifo}, pinned to CPU ${sub}`,
+      `publisher transmit thread (svtrace-tx) pinned to CPU ${others[0]}`,
+      `hypervisor tracer (bpftrace) pinned to ${list}`,
+      'NIC/tap interrupts: none to steer in this lab (veth pairs raise no IRQ; their softirq runs on the sending CPU)',
+    ],
+    subscriber: { fifoPriority: subscriberFifo, cpu: sub },
+    publisherCpu: others[0]!,
+    tracerCpus: others,
+  };
 }
 
 export function demoStreams(count: number): StreamSpec[] {
@@ -111,6 +149,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const dirs = { publish: join(out, 'publish'), subscribe: join(out, 'subscribe'), trace: join(out, 'trace-hypervisor') };
   o.log(`lab: building the path publisher → switch → VM (${o.switch})`);
   const lab = (await labUp({ runDir, switch: o.switch, prefix: `sd${process.pid % 1000}` })).topology;
+  const tuning = o.tuned ? tuningPlan(availableParallelism(), o.subscriberFifo ?? 50) : null;
+  for (const step of tuning?.steps ?? []) o.log(`tuned: ${step}`);
   let hog: Hog | null = null;
   const children: Child<unknown>[] = [];
   const stopChildren = () => { for (const c of children) c.stop(); };
@@ -132,6 +172,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       trace: { role: 'hypervisor', ingress: { name: lab.hostPubIf }, vmPort: { name: lab.hostVmIf }, layouts, streams: streams.map((s) => ({ svId: s.svId, appId: s.appId, smpCntWrap: sampleRate(s) })) },
       limitsUs: o.limitsUs ?? { ...DEFAULT_LIMITS_US }, recordDir: dirs.trace, command: ['demo'], signal: traceStop.signal, stopOnSignals: false,
       ...(o.explain ? { explain: { thresholdNs: o.explain.thresholdNs, windowS: o.explain.windowS ?? 5 }, explainOptional: true } : {}),
+      ...(tuning?.tracerCpus ? { cpus: tuning.tracerCpus } : {}),
       onWarning: (m) => o.log(`trace: warning: ${m}`),
       log: (l) => o.log(l),
       onStarted: (st) => {
@@ -154,12 +195,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     o.log(`subscribe: receiving in ${lab.vmNetns}/${lab.vmIf} (T3 kernel RX, T4 application), in a process of its own`);
     // normal scheduling: on a 2-CPU machine a real-time receive thread starves bpftrace's reader
     // (seen: half of the T1/T2 lines lost); `svtrace subscribe --fifo` is there for real VMs
-    const sub = inChild<SubscribeResult>('subscriber', { kind: 'subscribe', options: { ifname: lab.vmIf, netns: lab.vmNetns, streams: [], durationS: o.durationS + 60, idleStopS: 1.5, recordDir: dirs.subscribe, fifoPriority: o.subscriberFifo } });
+    const sub = inChild<SubscribeResult>('subscriber', { kind: 'subscribe', options: { ifname: lab.vmIf, netns: lab.vmNetns, streams: [], durationS: o.durationS + 60, idleStopS: 1.5, recordDir: dirs.subscribe, fifoPriority: tuning?.subscriber.fifoPriority ?? o.subscriberFifo, ...(tuning?.subscriber.cpu !== undefined ? { cpu: tuning.subscriber.cpu } : {}) } });
     children.push(sub);
     await sub.ready;
     o.log(`publish: ${o.streams} streams × 4000 samples/s for ${o.durationS} s from ${lab.pubNetns}/${lab.pubIf} (T0), in a process of its own`);
     // a merging unit sends on time: the transmit thread runs at SCHED_FIFO 50 so tracing cannot starve it
-    const pub = inChild<PublishResult>('publisher', { kind: 'publish', options: { streams, ifname: lab.pubIf, netns: lab.pubNetns, durationS: o.durationS, recordDir: dirs.publish, fifoPriority: 50 } },
+    const pub = inChild<PublishResult>('publisher', { kind: 'publish', options: { streams, ifname: lab.pubIf, netns: lab.pubNetns, durationS: o.durationS, recordDir: dirs.publish, fifoPriority: 50, ...(tuning?.publisherCpu !== undefined ? { cpu: tuning.publisherCpu } : {}) } },
       (p) => { if (Math.round(p.elapsedS) % 5 === 0) o.log(`publish: ${Math.round(p.elapsedS)} s, ${p.framesSent} frames sent`); });
     children.push(pub);
     const [publish, subscribe] = await Promise.all([pub.result, sub.result]);
@@ -184,7 +225,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       }
     }
     const records = [dirs.publish, dirs.trace, dirs.subscribe].filter((d) => existsSync(join(d, 'manifest.json')));
-    return { outDir: out, records, publish, subscribe, trace: traceSummary, traceError, impairment: o.impair ? 'cpu-hog' : null, lab, explain: explained };
+    return { outDir: out, records, publish, subscribe, trace: traceSummary, traceError, impairment: o.impair ? 'cpu-hog' : null, lab, explain: explained, tuning: tuning?.steps ?? [] };
   } finally {
     o.signal?.removeEventListener('abort', stopChildren);
     o.signal?.removeEventListener('abort', onAbortTrace);

@@ -41,6 +41,9 @@ export interface ComparisonResult {
   passed: { a: boolean; b: boolean };
   a: AnalysisResult;
   b: AnalysisResult;
+  /** What A and B are (e.g. "nominal", "tuned") and how B differs from A, when the caller knows. */
+  labels?: { a: string; b: string };
+  notes?: string[];
 }
 
 const fig = (figure: string, unit: ComparisonFigure['unit'], a: number | null, b: number | null): ComparisonFigure =>
@@ -109,17 +112,18 @@ function tables(c: ComparisonResult): Table[] {
   return [table('Totals', c.totals), ...c.segments.map((s) => table(s.segment, s.figures))];
 }
 
-const side = (label: string, r: AnalysisResult) =>
-  `${label}: ${r.records.map((x) => `${printable(x.role)}@${printable(x.host)}`).join(', ')} (run ${[...new Set(r.records.map((x) => printable(x.runId)))].join(', ')}), ${r.passed ? 'PASS' : 'FAIL'}`;
+const side = (label: string, r: AnalysisResult, c?: ComparisonResult) =>
+  `${label}${c?.labels ? ` (${label === 'A' ? c.labels.a : c.labels.b})` : ''}: ${r.records.map((x) => `${printable(x.role)}@${printable(x.host)}`).join(', ')} (run ${[...new Set(r.records.map((x) => printable(x.runId)))].join(', ')}), ${r.passed ? 'PASS' : 'FAIL'}`;
 
 export function renderComparisonText(c: ComparisonResult): string {
-  const out = [side('A', c.a), side('B', c.b), '', ...headlines(c), ''];
+  const out = [side('A', c.a, c), side('B', c.b, c), ...(c.notes ?? []).map((n) => `  ${n}`), '', ...headlines(c), ''];
   for (const t of tables(c)) out.push(t.title, renderTable(t.header, t.rows, new Set(t.right)));
   return out.join('\n');
 }
 
 export function renderComparisonMarkdown(c: ComparisonResult): string {
-  const out = [`# svtrace compare: B ${c.passed.b ? 'PASS' : 'FAIL'}`, '', `- ${escapeMarkdown(side('A', c.a))}`, `- ${escapeMarkdown(side('B', c.b))}`, '',
+  const out = [`# svtrace compare: B ${c.passed.b ? 'PASS' : 'FAIL'}`, '', `- ${escapeMarkdown(side('A', c.a, c))}`, `- ${escapeMarkdown(side('B', c.b, c))}`,
+    ...(c.notes ?? []).map((n) => `  - ${escapeMarkdown(n)}`), '',
     ...headlines(c).map((h) => `- ${escapeMarkdown(h)}`), ''];
   for (const t of tables(c)) out.push(`## ${t.title}`, '', markdownTable(t));
   return out.join('\n');
@@ -153,7 +157,7 @@ export async function writeComparison(c: ComparisonResult, dir: string, onProgre
   const html = renderPage({
     title: 'svtrace compare',
     verdict: c.passed.b ? 'PASS' : 'FAIL',
-    meta: [side('A', c.a), side('B', c.b), 'Charts: A blue, B red; worst per second against seconds since each run\'s start.'],
+    meta: [side('A', c.a, c), side('B', c.b, c), ...(c.notes ?? []), 'Charts: A blue, B red; worst per second against seconds since each run\'s start.'],
     warnings: [...c.a.warnings.map((w) => ({ ...w, code: `A ${w.code}` })), ...c.b.warnings.map((w) => ({ ...w, code: `B ${w.code}` }))],
     sections: [firstScreenHtml([{ label: 'A', view: pathView(c.a) }, { label: 'B', view: pathView(c.b) }]), `<h2>Headlines</h2>\n<ul>${headlines(c).map((h) => `<li>${escapeHtml(h)}</li>`).join('')}</ul>`, `<h2>Totals</h2>\n${htmlTable(tables(c)[0]!)}`, ...segSections],
     data: c,
@@ -163,4 +167,30 @@ export async function writeComparison(c: ComparisonResult, dir: string, onProgre
   await writeFile(paths.markdown, renderComparisonMarkdown(c));
   await writeFile(paths.json, JSON.stringify(c, null, 2) + '\n');
   return { ...paths, charts: files };
+}
+
+/**
+ * The seed's table: for each segment (Ttot first), mean, min, max, p99,
+ * p99.99 and the samples over its limit (200 µs when it has none), before →
+ * after with the change.
+ */
+export function seedTable(c: ComparisonResult): { header: string[]; rows: string[][] } {
+  const order = (n: string) => (n === 'Ttot' ? -1 : c.segments.findIndex((s) => s.segment === n));
+  const names = c.segments.map((s) => s.segment).sort((x, y) => order(x) - order(y));
+  const rows: string[][] = [];
+  for (const name of names) {
+    const sa = c.a.segments.find((s) => s.segment === name)?.all ?? null, sb = c.b.segments.find((s) => s.segment === name)?.all ?? null;
+    if (!sa?.count && !sb?.count) continue;
+    const limit = c.b.segments.find((s) => s.segment === name)?.limitUs ?? c.a.segments.find((s) => s.segment === name)?.limitUs ?? 200;
+    const over = (s: LatencyStats | null) => (s ? s.above.find((x) => x.thresholdUs === limit)?.count ?? null : null);
+    const cell = (a: number | null, b: number | null, unit: 'us' | 'samples') => {
+      const v = (x: number | null) => (x === null ? '–' : unit === 'us' ? us(x) : count(x));
+      return `${v(a)} → ${v(b)} (${change(a, b)})`;
+    };
+    rows.push([name,
+      cell(sa?.meanNs ?? null, sb?.meanNs ?? null, 'us'), cell(sa?.minNs ?? null, sb?.minNs ?? null, 'us'), cell(sa?.maxNs ?? null, sb?.maxNs ?? null, 'us'),
+      cell(sa?.percentilesNs.p99 ?? null, sb?.percentilesNs.p99 ?? null, 'us'), cell(sa?.percentilesNs['p99.99'] ?? null, sb?.percentilesNs['p99.99'] ?? null, 'us'),
+      `${cell(over(sa), over(sb), 'samples')} > ${limit} µs`]);
+  }
+  return { header: ['segment', 'mean µs', 'min µs', 'max µs', 'p99 µs', 'p99.99 µs', 'over the limit'], rows };
 }

@@ -1,7 +1,7 @@
 // Rendering of analyses: the report (HTML, SVG/PNG charts, Markdown, JSON), summaries, comparisons.
 export { writeReport, renderReportHtml, reportCharts, worstTable, type ReportFiles, type Chart } from './report.ts';
 export { renderSummaryText, renderSummaryMarkdown, segmentTable, verdictTable, streamTable, type Table } from './summary.ts';
-export { compareAnalyses, writeComparison, renderComparisonText, renderComparisonMarkdown, describeChange, type ComparisonResult, type ComparisonFigure, type ComparisonSegment } from './compare.ts';
+export { compareAnalyses, writeComparison, renderComparisonText, renderComparisonMarkdown, describeChange, seedTable, type ComparisonResult, type ComparisonFigure, type ComparisonSegment } from './compare.ts';
 export { escapeHtml, wireHtml, wireMarkdown, jsonForScript } from './escape.ts';
 export { analysisJson, loadReportExplanations, explainSectionHtml, explainMarkdown, explainJsonSummary, causeTables, timelineSvg, type ReportExplanations } from './explain.ts';
 export { histogramSpec, exceedanceSpec, perSecondSpec, renderSvg, svgToPng } from './charts.ts';

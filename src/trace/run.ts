@@ -57,6 +57,8 @@ export interface TraceRunOptions {
   onSecond?: (s: TraceSecond) => void;
   /** The streams' smpCnt wrap when the layouts do not say (e.g. the demo's 4000). */
   smpCntWrap?: number;
+  /** Pin the point tracer's bpftrace to these CPUs. */
+  cpus?: readonly number[];
 }
 
 export interface TraceStarted {
@@ -180,6 +182,7 @@ export async function runTrace(o: TraceRunOptions): Promise<TraceRunResult> {
     session = await startTrace(o.trace, { onPoint, onWarning: (w) => warnings.warn(w) }, {
       ...(o.printProgram ? { printProgram: o.printProgram } : {}),
       ...(o.stopOnSignals === false ? { stopOnSignals: false } : {}),
+      ...(o.cpus ? { cpus: o.cpus } : {}),
       // everything that can fail to open is opened before bpftrace starts
       beforeAttach: async (points) => {
         if (o.recordDir) {

@@ -55,6 +55,8 @@ export interface TraceOptions {
    * (record, metrics), so a failure there leaves nothing running.
    */
   beforeAttach?: (points: readonly ProgramPoint[]) => Promise<void>;
+  /** Pin the point tracer's bpftrace to these CPUs (a tuned run keeps it off the subscriber's CPU). */
+  cpus?: readonly number[];
 }
 
 export interface TraceSession {
@@ -166,6 +168,7 @@ export async function startTrace(input: TraceConfig | unknown, handlers: TraceHa
     readyMarker: 'SVTRACE_READY',
     ...(options.bpftrace ? { bpftrace: options.bpftrace } : {}),
     env: { BPFTRACE_PERF_RB_PAGES: String(options.perfBufferPages ?? 1024), ...options.bpftraceEnv },
+    ...(options.cpus ? { cpus: options.cpus } : {}),
     onLine: (line) => {
       lastLineAt = Date.now();
       if (line === 'SVTRACE_STOPPING') { stoppingSeen(); return; }

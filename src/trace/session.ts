@@ -28,6 +28,8 @@ export interface BpftraceRunOptions {
   onStderr?: (line: string) => void;
   bpftrace?: string;
   env?: Record<string, string>;
+  /** Pin bpftrace (its output reader) to these CPUs. */
+  cpus?: readonly number[];
 }
 
 /** A user-facing reason for bpftrace failing to start, from its stderr. */
@@ -45,7 +47,7 @@ export function startBpftrace(opts: BpftraceRunOptions): BpftraceRun {
   const file = programFile(opts.program);
   let child: BpftraceChild;
   try {
-    child = spawnBpftrace(bin, file.path, opts.env);
+    child = spawnBpftrace(bin, file.path, opts.env, opts.cpus);
   } catch (e) {
     file.dispose();
     throw new SvtraceError('TRACE_BPFTRACE_FAILED', `cannot start ${bin}`, { hint: 'check that bpftrace runs', cause: e });

@@ -75,3 +75,37 @@ test('demo: Ctrl-C in the middle stops the publisher and subscriber and removes 
   assert.deepEqual(processesWith('src/demo/child.ts'), [], 'no publisher or subscriber process is left');
   assert.deepEqual(processesWith(join(dir, 'run')), [], 'nothing of this run is left running');
 });
+
+test('demo --compare: nominal then tuned, each step named, both reports and their comparison, the seed\'s table', { skip, timeout: 400_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'svtrace-demo-cmp-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'run');
+  let tunedThread: string | null = null;
+  const r = await demo(['--compare', '--duration', '3', '--streams', '2', '--out', out], (stderr) => {
+    // while the tuned run receives, its receive thread is pinned and real-time: read it from /proc
+    if (tunedThread === null && /demo \(tuned\): publish: 2 streams/.test(stderr)) {
+      for (const pid of processesWith('src/demo/child.ts')) {
+        try {
+          for (const tid of readdirSync(`/proc/${pid}/task`)) {
+            if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() !== 'svtrace-rx') continue;
+            const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+            const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+            const allowed = /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1];
+            tunedThread = `policy ${f[38]} rt ${f[37]} cpus ${allowed}`;
+          }
+        } catch { /* the process ended */ }
+      }
+    }
+  });
+  assert.equal(r.code, 0, r.stderr);
+  for (const d of ['nominal/report', 'tuned/report', 'compare']) assert.ok(existsSync(join(out, d, 'report.html')), `${d}/report.html`);
+  assert.match(r.stdout, /tuned: subscriber receive thread \(svtrace-rx\) at SCHED_FIFO 50/);
+  assert.match(r.stdout, /^Ttot +\S+ → \S+ \(/m, 'the table has Ttot, before → after');
+  assert.match(r.stdout, /^Tsub +/m);
+  const cmp = JSON.parse(readFileSync(join(out, 'compare', 'summary.json'), 'utf8')) as { labels: { a: string; b: string }; notes: string[] };
+  assert.deepEqual(cmp.labels, { a: 'nominal', b: 'tuned' });
+  assert.ok(cmp.notes.some((n) => n.includes('SCHED_FIFO')), 'the comparison report names the steps');
+  const cpus = (await import('node:os')).availableParallelism();
+  if (tunedThread === null) t.diagnostic('the tuned receive thread was not caught in /proc (the run was short)');
+  else assert.equal(tunedThread, `policy 1 rt 50 cpus ${cpus - 1}`, 'SCHED_FIFO 50 on the last CPU');
+});
