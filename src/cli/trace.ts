@@ -53,6 +53,9 @@ export function parseInterface(spec: string, flag: string): InterfaceRef {
 
 /** Flags over the config file's [trace] section (one validated config), then a running lab → the trace config. */
 export async function traceConfigFrom(f: Flags): Promise<{ trace: TraceConfig; limitsUs: Record<string, number>; config: SvtraceConfig }> {
+  if (f.machine !== undefined && f.machine !== 'hypervisor' && f.machine !== 'vm') {
+    throw new SvtraceError('USAGE', `--machine ${printable(f.machine)} is neither hypervisor nor vm`, { hint: 'use --machine hypervisor (T1, T2) or --machine vm (T3, T4)' });
+  }
   const pids = (f.subscriberPid ?? []).map((p) => Number(p));
   if (pids.some((p) => !Number.isInteger(p) || p <= 0)) throw new SvtraceError('USAGE', '--subscriber-pid takes a process id', { hint: 'e.g. --subscriber-pid $(pidof my-protection-app)' });
   const config = loadConfig(f.config, {

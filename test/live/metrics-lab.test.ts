@@ -264,7 +264,7 @@ test('subscribe --metrics on a port in use: a typed error with a hint, before an
       (e: unknown) => e instanceof SvtraceError && e.code === 'METRICS_LISTEN_FAILED' && /EADDRINUSE/.test(e.message) && /another process uses that port/.test(e.hint ?? ''),
     );
     const r = await runCli(['subscribe', '-i', 'lo', '-d', '1', '--metrics', `127.0.0.1:${port}`]);
-    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.code, 3, `a busy port is the environment (exit 3), not a usage error\n${r.stderr}`);
     assert.match(r.stderr, /METRICS_LISTEN_FAILED: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
     assert.match(r.stderr, /hint: another process uses that port/);
     const bad = await runCli(['subscribe', '-i', 'lo', '-d', '1', '--metrics', 'localhost:99999']);
