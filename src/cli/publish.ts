@@ -8,6 +8,7 @@ import { runReplay } from '../publish/replay.ts';
 import { renderReplay, replayWarnings } from '../publish/replay-render.ts';
 import { SvtraceError } from '../errors.ts';
 import { action } from './run.ts';
+import { collect } from './parse.ts';
 import { interruptSignal, progressLine } from './progress.ts';
 import { groupDigits, renderTable } from '../util/text.ts';
 
@@ -15,7 +16,7 @@ interface Flags {
   config?: string; interface?: string; netns?: string; duration?: string; streams?: string; svid?: string; appid?: string;
   dstMac?: string; vlan?: string; priority?: string; freq?: string; spc?: string; asdus?: string; confRev?: string; smpSynch?: string;
   simulated?: boolean; drop?: string; spin?: string; fifo?: string; cpu?: string; record?: string; json?: boolean;
-  pcap?: string; loop?: string; speed?: string; repace?: boolean; only?: string; sendOther?: boolean; skipBad?: boolean;
+  pcap?: string; loop?: string; speed?: string; repace?: boolean; only?: string[]; sendOther?: boolean; skipBad?: boolean;
 }
 
 /** Flags that describe synthetic streams, meaningless when a capture is replayed. */
@@ -68,7 +69,7 @@ export function register(program: Command): void {
     .option('--loop <n>', 'with --pcap: replay N times, or "forever"; smpCnt and timing continue across loops (default 1)')
     .option('--speed <x>', 'with --pcap: replay X times as fast as captured (default 1)')
     .option('--repace', 'with --pcap: send each stream at its nominal period instead of the capture\'s timing')
-    .option('--only <list>', 'with --pcap: replay only these streams: svIDs, or APPIDs as 0x4000 or 4000..40ff, comma-separated')
+    .option('--only <spec>', 'with --pcap: replay only these streams: an svID, or APPIDs as 0x4000 / 4000..40ff (repeatable), as subscribe --streams', collect)
     .option('--send-other', 'with --pcap: send the frames that are not SV too, as they are (default: skip and count them)')
     .option('--skip-bad', 'with --pcap: leave out malformed frames and frames over the MTU, and end quietly at a damaged record')
     .option('--json', 'print the result as JSON')
@@ -145,7 +146,7 @@ async function replay(f: Flags): Promise<void> {
   try {
     const r = await runReplay({
       path: p.pcap!, ifname: p.interface, netns: p.netns, speed: p.speed, repace: p.repace, loops: p.loop === 'forever' ? Infinity : p.loop,
-      copies, svIdPattern: f.svid, only: f.only === undefined ? [] : f.only.split(','), sendOther: f.sendOther, skipBad: f.skipBad,
+      copies, svIdPattern: f.svid, only: f.only ?? [], sendOther: f.sendOther, skipBad: f.skipBad,
       fifoPriority: p.fifo_priority, cpu: p.cpu, spinUs: p.spin_us, recordDir: p.record, command: process.argv.slice(2), signal: stop.signal,
       onProgress: (x) => progress.update(`replay ${x.elapsedS.toFixed(0)} s, loop ${x.loop}: ${groupDigits(x.framesSent)} frames sent, send errors ${x.sendErrors}, late ${x.late}`),
     });

@@ -45,8 +45,6 @@ export interface PlanOptions {
   filter: StreamFilter;
   /** Non-SV frames are sent too (they then count for the time origin). */
   sendOther: boolean;
-  /** Largest frame the interface takes: MTU + 14 (+ 4 with an 802.1Q tag). */
-  mtu: number;
 }
 
 export interface BadFrame { packet: number; error: SvtraceError }
@@ -58,9 +56,11 @@ export interface ReplayPlan {
   otherFrames: number;
   /** SV frames whose streams the filter leaves out. */
   filteredOut: number;
-  /** Malformed SV frames and frames over the MTU: count and the first one. */
+  /** Malformed SV frames: count and the first one. */
   badFrames: number;
   firstBad: BadFrame | null;
+  /** The frame to be sent that needs the largest MTU (its length less the Ethernet header and 802.1Q tag). */
+  largest: { packet: number; bytes: number; mtuNeeded: number };
   /** The input's damage (cut or corrupt record), after `damageAfterPacket` packets; null if it ended cleanly. */
   damage: SvtraceError | null;
   streams: PlannedStream[];
@@ -117,13 +117,17 @@ export async function planReplay(path: string, o: PlanOptions): Promise<ReplayPl
   const scan = createFrameScan();
   const inspector = createInspector();
   const plan: ReplayPlan = {
-    packets: 0, svFrames: 0, otherFrames: 0, filteredOut: 0, badFrames: 0, firstBad: null, damage: null,
+    packets: 0, svFrames: 0, otherFrames: 0, filteredOut: 0, badFrames: 0, firstBad: null, largest: { packet: 0, bytes: 0, mtuNeeded: 0 }, damage: null,
     streams: [], index: new Map(), baseSec: 0, baseNsec: 0, loopNs: 0, inspect: [],
   };
   const learning: Learning[] = [];
   let haveBase = false;
   let lastRelAll = 0;
   const bad = (packet: number, error: SvtraceError) => { plan.badFrames++; plan.firstBad ??= { packet, error }; };
+  const measure = (p: ReplayPacket) => {
+    const need = p.data.length - (frameLimit(0, p.data));
+    if (need > plan.largest.mtuNeeded) plan.largest = { packet: p.number, bytes: p.data.length, mtuNeeded: need };
+  };
   const rel = (p: ReplayPacket) => {
     if (!haveBase) { plan.baseSec = p.tsSec; plan.baseNsec = p.tsNsec; haveBase = true; }
     return (p.tsSec - plan.baseSec) * 1e9 + (p.tsNsec - plan.baseNsec);
@@ -137,17 +141,12 @@ export async function planReplay(path: string, o: PlanOptions): Promise<ReplayPl
       const st = p.linkType === 1 ? scanFrame(b, 0, b.length, scan) : 2;
       if (st === 2) {
         plan.otherFrames++;
-        if (o.sendOther && p.linkType === 1) {
-          const limit = frameLimit(o.mtu, b);
-          if (b.length > limit) bad(p.number, tooLargeError(p.number, b.length, o.mtu, limit));
-          else lastRelAll = Math.max(lastRelAll, rel(p));
-        }
+        if (o.sendOther && p.linkType === 1) { measure(p); lastRelAll = Math.max(lastRelAll, rel(p)); }
         continue;
       }
       if (st) { bad(p.number, malformedError(p.number, st, scan)); continue; }
       if (!keepsFrame(o.filter, b, scan)) { plan.filteredOut++; continue; }
-      const limit = frameLimit(o.mtu, b);
-      if (b.length > limit) { bad(p.number, tooLargeError(p.number, b.length, o.mtu, limit)); continue; }
+      measure(p);
       plan.svFrames++;
       inspector.onPacket(viewOf(p));
       const t = rel(p);
@@ -219,7 +218,7 @@ function loopPeriodNs(streams: PlannedStream[], lastRelAll: number): number {
 
 /** The error for a capture with nothing to replay. */
 export function nothingToReplay(path: string, plan: ReplayPlan): SvtraceError {
-  const what = `${plan.packets} packets: ${plan.otherFrames} not SV, ${plan.badFrames} malformed or over the MTU`;
+  const what = `${plan.packets} packets: ${plan.otherFrames} not SV, ${plan.badFrames} malformed`;
   if (plan.filteredOut > 0) {
     return new SvtraceError('REPLAY_NO_SV', `no SV frame of ${path} matches the stream filter (${plan.filteredOut} SV frames left out; ${what})`, {
       kind: 'usage', hint: 'check the svIDs and APPIDs with `svtrace inspect FILE`, then fix --only',

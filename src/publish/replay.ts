@@ -13,11 +13,11 @@
  * says why (`stoppedBy`), unless skipBad.
  */
 import { SvtraceError } from '../errors.ts';
-import { clockNowNs, openPacketSocket, TS_SOURCE_HARDWARE, TS_SOURCE_SOFTWARE, type TxReportBatch, type TxStats } from '../net/index.ts';
+import { clockNowNs, openPacketSocket, type PacketSocket, TS_SOURCE_HARDWARE, TS_SOURCE_SOFTWARE, type TxReportBatch, type TxStats } from '../net/index.ts';
 import { openRecordWriter, type RecordWriter } from '../record/index.ts';
 import { parseStreamFilter } from '../subscribe/filter.ts';
 import { clearBatch, createReplayBatch, createReplayFeeder, type ReplayBatch } from './replay-frames.ts';
-import { nothingToReplay, planReplay, type ReplayPlan } from './replay-plan.ts';
+import { nothingToReplay, planReplay, tooLargeError, type ReplayPlan } from './replay-plan.ts';
 import { readPacketBatches, spoolStdin } from './replay-read.ts';
 
 export interface ReplayOptions {
@@ -104,12 +104,14 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const spool = o.path === '-' ? await spoolStdin() : null;
   const path = spool?.path ?? o.path;
   const shown = o.path === '-' ? 'stdin' : o.path;
-  const sock = openPacketSocket({ ifname: o.ifname, netns: o.netns, sndBufBytes: 8 << 20 });
+  let sock: PacketSocket | null = null;
   let writer: RecordWriter | null = null;
   try {
-    const mtu = sock.info.mtu;
-    const plan = await planReplay(path, { filter, sendOther: o.sendOther === true, mtu });
+    const plan = await planReplay(path, { filter, sendOther: o.sendOther === true });
     checkPlan(plan, shown, o);
+    sock = openPacketSocket({ ifname: o.ifname, netns: o.netns, sndBufBytes: 8 << 20 });
+    const mtu = sock.info.mtu;
+    if (plan.largest.mtuNeeded > mtu && !o.skipBad) throw tooLargeError(plan.largest.packet, plan.largest.bytes, mtu, plan.largest.bytes - plan.largest.mtuNeeded + mtu);
     const startNs = clockNowNs() + 300_000_000n;
     const maxFrameBytes = 14 + 4 + mtu + 64;
     const feeder = createReplayFeeder({
@@ -268,7 +270,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     return result;
   } finally {
     if (writer) await writer.close().catch(() => undefined);
-    sock.close();
+    sock?.close();
     spool?.remove();
   }
 }
@@ -277,13 +279,12 @@ function rowSet() {
   return { n: 0, stream: new Uint32Array(ROWS), app: new Uint16Array(ROWS), smp: new Uint16Array(ROWS), iter: new Float64Array(ROWS), t: new BigInt64Array(ROWS) };
 }
 
-/** Refuses, before anything is sent, a capture with nothing to replay, frames over the MTU, or streams whose rate --repace cannot learn. */
+/** Refuses, before anything is sent, a capture with nothing to replay or streams whose rate --repace cannot learn. */
 function checkPlan(plan: ReplayPlan, shown: string, o: ReplayOptions): void {
   if (plan.svFrames === 0) {
     if (plan.damage && plan.packets === 0) throw plan.damage;
     throw nothingToReplay(shown, plan);
   }
-  if (plan.firstBad && !o.skipBad && plan.firstBad.error.code === 'REPLAY_FRAME_TOO_LARGE') throw plan.firstBad.error;
   if (o.repace) {
     const unknown = plan.streams.find((s) => s.nominalRateHz === null || !(s.nominalRateHz > 0));
     if (unknown) {
