@@ -106,6 +106,9 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
   const shown = o.path === '-' ? 'stdin' : o.path;
   let sock: PacketSocket | null = null;
   let writer: RecordWriter | null = null;
+  // A failure in the TX reports' handler (the record's disk full) ends the run at once.
+  let fault: unknown = null;
+  const onFault = (e: unknown) => { fault ??= e; };
   try {
     const plan = await planReplay(path, { filter, sendOther: o.sendOther === true });
     checkPlan(plan, shown, o);
@@ -125,7 +128,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
         startedNs: startNs, command: o.command,
         streams: streams.map((s) => ({ svId: s.svId, appId: s.appId, rate: s.rate, asdusPerFrame: s.asdusPerFrame })),
         extra: { interface: o.ifname, netns: o.netns ?? null, replay: { file: shown, speed, repace: o.repace === true, loops: Number.isFinite(loops) ? loops : 'forever', copies } },
-      });
+      }, { onError: onFault });
     }
     const svIds = streams.map((s) => s.svIdBytes);
     const appIds = streams.map((s) => s.appId);
@@ -166,7 +169,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       flushRows(0); flushRows(1);
     }
 
-    const tx = sock.startTransmit({ onTxReport, fifoPriority: o.fifoPriority || undefined, cpu: o.cpu !== undefined && o.cpu >= 0 ? o.cpu : undefined, spinUs: o.spinUs || undefined });
+    const tx = sock.startTransmit({ onTxReport, onFault, fifoPriority: o.fifoPriority || undefined, cpu: o.cpu !== undefined && o.cpu >= 0 ? o.cpu : undefined, spinUs: o.spinUs || undefined });
     const batchFrames = Math.max(2048, 2 * feeder.framesPerPacket);
     const batch = createReplayBatch(batchFrames, feeder.bytesPerPacket / feeder.framesPerPacket);
     const leadNs = BigInt(Math.round((o.leadMs ?? 500) * 1e6));
@@ -176,7 +179,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     const t0 = Date.now();
     let lastProgress = t0;
     let loop = 0;
-    const aborted = () => { if (o.signal?.aborted) interrupted = true; return interrupted; };
+    const aborted = () => { if (o.signal?.aborted) interrupted = true; return interrupted || fault !== null; };
 
     async function flushBatch(b: ReplayBatch): Promise<void> {
       let from = 0, asduAt = 0;
@@ -248,7 +251,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       }
       await flushBatch(batch);
     }
-    const txStats = await tx.stop({ drain: !interrupted });
+    const txStats = await tx.stop({ drain: !interrupted && fault === null });
+    if (fault !== null) throw fault;
     flushRows(0); flushRows(1);
     const result: ReplayResult = {
       file: shown, packets: plan.packets, svFramesPerLoop: plan.svFrames,
