@@ -23,6 +23,7 @@ import { runReplay, type ReplayOptions } from '../../src/publish/replay.ts';
 import { runSubscribe, type SubscribeResult } from '../../src/subscribe/run.ts';
 import { inspectCapture, type StreamReport } from '../../src/capture/inspect.ts';
 import { capturePackets, writeCaptureFile } from '../../src/pcap/index.ts';
+import { encodeFrame, encodeLe } from '../../src/sv/index.ts';
 
 const skip = !isRoot() ? 'needs root: creates network namespaces and AF_PACKET sockets' : false;
 
@@ -54,6 +55,33 @@ const identity = (s: StreamReport) => ({
   smpCnt: s.smpCnt, wraps: s.wraps, missing: s.missing, duplicates: s.duplicates, outOfOrder: s.outOfOrder, confRev: s.confRev, smpSynch: s.smpSynch,
 });
 
+/**
+ * A capture the public ones lack: several APPIDs (two streams share one),
+ * 802.1Q and untagged frames, 4 and 2 ASDUs per frame, a 4-byte trailer,
+ * 4000 samples/s for 0.5 s, smpCnt wrapping at 4000.
+ */
+async function mixedCapture(path: string): Promise<void> {
+  const kinds = [
+    { svId: 'MIXED/A4', appId: 0x4000, asdus: 4, vlan: { priority: 4, dei: false, id: 5 }, trailer: 0 },
+    { svId: 'MIXED/B1', appId: 0x4001, asdus: 1, vlan: undefined, trailer: 4 },
+    { svId: 'MIXED/C2', appId: 0x4000, asdus: 2, vlan: { priority: 6, dei: false, id: 0 }, trailer: 0 },
+  ];
+  const packets = [];
+  for (let k = 3800; k < 3800 + 2000; k++) {
+    for (const [i, s] of kinds.entries()) {
+      if (k % s.asdus !== 0) continue;
+      const body = encodeFrame({
+        dst: '01:0c:cd:04:00:01', src: `02:00:00:00:00:0${i + 1}`, appId: s.appId, reserved1: 0, simulated: false, reserved2: 0, ...(s.vlan ? { vlan: s.vlan } : {}),
+        asdus: Array.from({ length: s.asdus }, (_, a) => ({ svId: s.svId, smpCnt: (k + a) % 4000, confRev: 1, smpSynch: 2, seqData: encodeLe([k, a, 3, 4, 5, 6, 7, 8]) })),
+      });
+      const data = new Uint8Array(body.length + s.trailer);
+      data.set(body); data.fill(0xa5, body.length);
+      packets.push({ tsNs: 1_700_000_000_000_000_000n + BigInt(k - 3800) * 250_000n + BigInt(i) * 1000n, data });
+    }
+  }
+  await writeCaptureFile(path, packets, { format: 'pcapng' });
+}
+
 const FIXTURES: Array<[string, Partial<ReplayOptions>]> = [
   ['SV_Normal_Traffic.pcap', {}],
   ['50new.pcap', {}],
@@ -62,13 +90,15 @@ const FIXTURES: Array<[string, Partial<ReplayOptions>]> = [
   ['pcap4000.pcap', { speed: 20 }], // 42.7 s captured
 ];
 
-test('every public capture replays byte for byte; the subscriber gets every ASDU with its identity, as inspect of the file says; T0 joins T3 on all', { skip }, async (t) => {
+test('every public capture (and one with several APPIDs, VLANs, ASDUs per frame) replays byte for byte; the subscriber gets every ASDU with its identity, as inspect of the file says; T0 joins T3 on all', { skip }, async (t) => {
   const pair = makeVethPair('rw');
   const root = mkdtempSync(join(tmpdir(), 'svtrace-replay-wire-'));
   t.after(() => { pair.remove(); rmSync(root, { recursive: true, force: true }); });
-  for (const [name, opts] of FIXTURES) {
-    const dir = join(root, name);
-    const file = fixture(name);
+  const mixed = join(root, 'mixed.pcapng');
+  await mixedCapture(mixed);
+  for (const [name, opts] of [...FIXTURES, ['mixed.pcapng', {}] as const]) {
+    const dir = join(root, `run-${name}`);
+    const file = name === 'mixed.pcapng' ? mixed : fixture(name);
     const { sub, work: pub } = await subscribeWhile(pair, dir, () => runReplay({ path: file, ifname: pair.ifA, netns: pair.nsA, recordDir: join(dir, 'pub'), fifoPriority: 10, ...opts }));
     const truth = await inspectCapture(file);
     const asdus = truth.streams.reduce((n, s) => n + s.samples, 0);
@@ -91,6 +121,16 @@ test('every public capture replays byte for byte; the subscriber gets every ASDU
     assert.equal(joined, asdus, `${name}: every T0 joins its T3 on (svID, APPID, smpCnt, iter)`);
     assert.ok(minNs! > 0 && maxNs! < 50e6, `${name}: T3 − T0 from ${minNs} to ${maxNs} ns`);
   }
+  // copies of that mixed capture, looped: each copy its own stream, every ASDU received and joined
+  const dir = join(root, 'copies');
+  const { sub, work: pub } = await subscribeWhile(pair, dir, () => runReplay({ path: mixed, ifname: pair.ifA, netns: pair.nsA, copies: 3, svIdPattern: '{svid}#{n}', loops: 2, speed: 2, recordDir: join(dir, 'pub'), fifoPriority: 10 }));
+  const perLoop = 2000 * 3; // samples of the three streams
+  assert.equal(pub.samplesRecorded, 2 * 3 * perLoop);
+  assert.equal(sub.samples, 2 * 3 * perLoop);
+  assert.deepEqual(sub.streams.map((s) => [s.svId, s.samples, s.missing, s.duplicates]).sort(), ['A4', 'B1', 'C2'].flatMap((k) => [1, 2, 3].map((n) => [`MIXED/${k}#${n}`, 4000, 0, 0])).sort());
+  const [row] = await query([join(dir, 'pub'), join(dir, 'sub')], `
+    SELECT count(*) FROM (SELECT * FROM p WHERE point = 'T0') t0 JOIN (SELECT * FROM p WHERE point = 'T3') t3 USING (sv_id, app_id, smp_cnt, iter)`);
+  assert.equal(Number(row![0]), 2 * 3 * perLoop, 'every T0 of every copy joins its T3');
 });
 
 test('a looped replay shows no gap: smpCnt continues across the seams (wrapping at 4800), timing too', { skip }, async (t) => {
