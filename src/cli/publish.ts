@@ -141,6 +141,7 @@ async function replay(f: Flags): Promise<void> {
   const p = config.publish;
   if (!p.interface) throw new SvtraceError('USAGE', 'no interface to publish on', { hint: 'give -i IFACE (and --netns NAME if it lives in a namespace), or publish.interface in the config' });
   const copies = num(f.streams, '--streams') ?? 1;
+  if (f.svid !== undefined && copies < 2) throw new SvtraceError('USAGE', '--svid names the copies of a replayed stream, and --streams asks for none', { hint: 'add --streams N (N ≥ 2), or leave --svid out: a replay keeps the captured svIDs' });
   const progress = progressLine();
   const stop = interruptSignal();
   try {
@@ -154,7 +155,7 @@ async function replay(f: Flags): Promise<void> {
     if (f.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     else process.stdout.write(renderReplay(r));
     for (const w of replayWarnings(r)) process.stderr.write(`svtrace: warning: ${w}\n`);
-    if (r.stoppedBy) throw new SvtraceError(r.stoppedBy.code, r.stoppedBy.message, { hint: r.stoppedBy.hint, kind: 'usage' });
+    if (r.stoppedBy) throw new SvtraceError(r.stoppedBy.code, r.stoppedBy.message, { hint: r.stoppedBy.hint, kind: r.stoppedBy.kind });
   } finally {
     stop.dispose();
   }

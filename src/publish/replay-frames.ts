@@ -205,7 +205,7 @@ export function createReplayFeeder(o: FeederOptions): ReplayFeeder {
     let changed = false;
     for (let i = 0; i < scan.asduCount; i++) {
       const k = plan.index.get(streamKey(b, scan, i));
-      if (k === undefined) throw new SvtraceError('REPLAY_CAPTURE_CHANGED', `packet ${p.number} holds a stream the first reading of the capture did not see`, { kind: 'usage', hint: 'do not change the capture file while it is replayed' });
+      if (k === undefined) throw new SvtraceError('REPLAY_CAPTURE_CHANGED', `packet ${p.number} holds a stream the first reading of the capture did not see`, { hint: 'do not change the capture file while it is replayed' });
       const s = plan.streams[k]!;
       const seq = seqs[k]!;
       const it = observe(seq, scan.smpCnt[i]!);
@@ -237,7 +237,7 @@ export function createReplayFeeder(o: FeederOptions): ReplayFeeder {
         const r0 = streams[asduStreams[0]! * n + c]!;
         len = rewriteFrame(b, scan, { smpCnt: changed ? smp : null, svIds: n > 1 ? svIds : null, appId: n > 1 ? r0.appId : -1, srcMac: n > 1 ? r0.srcMac : null }, batch.bytes, at);
         if (len > limit) {
-          if (c > 0) throw new SvtraceError('REPLAY_FRAME_TOO_LARGE', `packet ${p.number}: copy ${c + 1} is a ${len}-byte frame, over the ${limit} bytes the MTU of ${o.mtu} allows`, { kind: 'usage', hint: 'use a shorter --svid pattern or raise the MTU' });
+          if (c > 0) throw new SvtraceError('REPLAY_FRAME_TOO_LARGE', `packet ${p.number}: copy ${c + 1} is a ${len}-byte frame, over the ${limit} bytes the MTU of ${o.mtu} allows`, { hint: 'use a shorter --svid pattern or raise the MTU' });
           return badFrame(tooLargeError(p.number, len, o.mtu, limit));
         }
         put(batch, null, len, t, scan.asduCount);

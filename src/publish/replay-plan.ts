@@ -97,13 +97,13 @@ export function frameLimit(mtu: number, b: Uint8Array): number {
 
 export function tooLargeError(packet: number, bytes: number, mtu: number, limit: number): SvtraceError {
   return new SvtraceError('REPLAY_FRAME_TOO_LARGE', `packet ${packet} is a ${bytes}-byte frame: the interface's MTU of ${mtu} takes frames of at most ${limit} bytes`, {
-    kind: 'usage', hint: 'raise the MTU of the interface (ip link set IFACE mtu N), or leave such frames out with --skip-bad',
+    hint: 'raise the MTU of the interface (ip link set IFACE mtu N), or leave such frames out with --skip-bad',
   });
 }
 
 export function malformedError(packet: number, status: number, scan: FrameScan): SvtraceError {
   return new SvtraceError('REPLAY_MALFORMED_FRAME', `packet ${packet} is a malformed SV frame (${SCAN_ERRORS[status]} at byte ${scan.errorOffset}: ${scan.errorDetail})`, {
-    kind: 'usage', hint: 'the frames before it were replayed; --skip-bad leaves malformed frames out and replays the rest',
+    hint: 'the frames before it were replayed; --skip-bad leaves malformed frames out and replays the rest',
   });
 }
 
@@ -221,10 +221,10 @@ export function nothingToReplay(path: string, plan: ReplayPlan): SvtraceError {
   const what = `${plan.packets} packets: ${plan.otherFrames} not SV, ${plan.badFrames} malformed`;
   if (plan.filteredOut > 0) {
     return new SvtraceError('REPLAY_NO_SV', `no SV frame of ${path} matches the stream filter (${plan.filteredOut} SV frames left out; ${what})`, {
-      kind: 'usage', hint: 'check the svIDs and APPIDs with `svtrace inspect FILE`, then fix --only',
+      hint: 'check the svIDs and APPIDs with `svtrace inspect FILE`, then fix --only',
     });
   }
   return new SvtraceError('REPLAY_NO_SV', `${path} holds no Sampled Values frame to replay (${what})`, {
-    kind: 'usage', hint: 'give a capture of IEC 61850-9-2 SV (ethertype 0x88BA); `svtrace inspect FILE` shows what it holds',
+    hint: 'give a capture of IEC 61850-9-2 SV (ethertype 0x88BA); `svtrace inspect FILE` shows what it holds',
   });
 }

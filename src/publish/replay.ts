@@ -12,7 +12,7 @@
  * A damaged capture is replayed up to the damage; the run then stops and
  * says why (`stoppedBy`), unless skipBad.
  */
-import { SvtraceError } from '../errors.ts';
+import { SvtraceError, type ErrorKind } from '../errors.ts';
 import { clockNowNs, openPacketSocket, type PacketSocket, TS_SOURCE_HARDWARE, TS_SOURCE_SOFTWARE, type TxReportBatch, type TxStats } from '../net/index.ts';
 import { openRecordWriter, type RecordWriter } from '../record/index.ts';
 import { parseStreamFilter } from '../subscribe/filter.ts';
@@ -80,7 +80,7 @@ export interface ReplayResult {
   interrupted: boolean;
   recordDir: string | null;
   /** Why the replay ended early: the capture's damage or a bad frame (without skipBad). */
-  stoppedBy: { code: string; message: string; hint: string | undefined } | null;
+  stoppedBy: { code: string; message: string; hint: string | undefined; kind: ErrorKind } | null;
   /** The damage skipBad passed over, once per loop. */
   damageSkipped: string | null;
   maxLagNs: number;
@@ -264,7 +264,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
       framesScheduled: queued, framesSent: txStats.framesSent, samplesRecorded,
       otherSkipped: counts.other, otherSent: counts.otherSent, filteredOut: counts.filtered, badSkipped: counts.bad,
       t0Sources: sources, tx: txStats, interrupted, recordDir: o.recordDir ?? null,
-      stoppedBy: stoppedBy ? { code: stoppedBy.code, message: stoppedBy.message, hint: stoppedBy.hint } : null, damageSkipped,
+      stoppedBy: stoppedBy ? { code: stoppedBy.code, message: stoppedBy.message, hint: stoppedBy.hint, kind: stoppedBy.kind } : null, damageSkipped,
       maxLagNs: Math.max(0, txStats.maxLateNs), framesLagging: txStats.lagging,
     };
     if (writer) {
@@ -293,7 +293,7 @@ function checkPlan(plan: ReplayPlan, shown: string, o: ReplayOptions): void {
     const unknown = plan.streams.find((s) => s.nominalRateHz === null || !(s.nominalRateHz > 0));
     if (unknown) {
       throw new SvtraceError('REPLAY_NO_RATE', `--repace needs each stream's rate, and stream ${JSON.stringify(unknown.svId)} (APPID 0x${unknown.appId.toString(16)}) has ${unknown.frames} frame(s) spanning no time`, {
-        kind: 'usage', hint: 'replay with the capture\'s own timing (leave out --repace), or leave that stream out with --only',
+        hint: 'replay with the capture\'s own timing (leave out --repace), or leave that stream out with --only',
       });
     }
   }
