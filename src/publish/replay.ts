@@ -115,7 +115,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     sock = openPacketSocket({ ifname: o.ifname, netns: o.netns, sndBufBytes: 8 << 20 });
     const mtu = sock.info.mtu;
     if (plan.largest.mtuNeeded > mtu && !o.skipBad) throw tooLargeError(plan.largest.packet, plan.largest.bytes, mtu, plan.largest.bytes - plan.largest.mtuNeeded + mtu);
-    const startNs = clockNowNs() + 300_000_000n;
+    const startNs = alignedStartNs(plan, speed, clockNowNs() + 300_000_000n);
     const maxFrameBytes = 14 + 4 + mtu + 64;
     const feeder = createReplayFeeder({
       plan, startNs, timing: { speed, repace: o.repace === true }, copies: { count: copies, svIdPattern: o.svIdPattern ?? '{svid}_{n}' },
@@ -277,6 +277,22 @@ export async function runReplay(o: ReplayOptions): Promise<ReplayResult> {
     sock?.close();
     spool?.remove();
   }
+}
+
+/**
+ * The run's time origin, at or after `notBeforeNs`, chosen so that the
+ * stream with the most frames sends smpCnt k at k / rate past a whole second,
+ * as a PTP-synchronised merging unit does and as synthetic publishing does:
+ * `report` joins records by that instant (src/analyze/join.ts), so a replay
+ * of a real-time capture at its own speed joins like any other run.
+ */
+export function alignedStartNs(plan: ReplayPlan, speed: number, notBeforeNs: bigint): bigint {
+  let main = plan.streams[0]!;
+  for (const s of plan.streams) if (s.frames > main.frames) main = s;
+  const firstAtNs = BigInt(Math.round(main.firstRelNs / speed));
+  const phaseNs = BigInt(Math.floor((main.firstSmpCnt * 1e9) / main.wrap));
+  const sec = (notBeforeNs + firstAtNs - phaseNs) / 1_000_000_000n + 1n;
+  return sec * 1_000_000_000n + phaseNs - firstAtNs;
 }
 
 function rowSet() {
