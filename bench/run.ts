@@ -8,8 +8,9 @@ import { benchCodec } from './codec.ts';
 import { benchWire } from './wire.ts';
 import { benchReport } from './report.ts';
 import { benchExplain } from './explain.ts';
+import { benchReplay } from './replay.ts';
 
-const suites: Record<string, (args: string[]) => Promise<void>> = { codec: benchCodec, wire: benchWire, report: benchReport, explain: benchExplain };
+const suites: Record<string, (args: string[]) => Promise<void>> = { codec: benchCodec, wire: benchWire, report: benchReport, explain: benchExplain, replay: benchReplay };
 const args = process.argv.slice(2);
 const chosen = args.filter((a) => a in suites);
 for (const name of chosen.length ? chosen : Object.keys(suites)) {

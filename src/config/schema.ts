@@ -54,9 +54,13 @@ export const publishSchema = z.object({
   /** Busy-wait this many µs before each send for sharper pacing (costs CPU). */
   spin_us: z.number().int().min(0).max(10_000).default(0),
   record: z.string().optional(),
-  pcap: z.string().optional(),
-  loop: z.number().int().min(1).default(1),
+  /** Replay this capture (pcap or pcapng, "-" = stdin) instead of synthetic streams; loop, speed and repace apply to it only. */
+  pcap: z.string().min(1).optional(),
+  /** Times to replay the capture, or "forever". */
+  loop: z.union([z.number().int().min(1), z.literal('forever')]).default(1),
+  /** Replay speed factor (2 = twice as fast). */
   speed: z.number().positive().max(1000).default(1),
+  /** Send each replayed stream at its nominal period instead of the capture's timing. */
   repace: z.boolean().default(false),
 }).strict();
 
