@@ -32,13 +32,12 @@ interface DoctorFlags {
 /** The tuning options from flags, else the [trace] section of the config (ingress NIC, subscriber_comm). */
 export function tuningOptionsFrom(f: DoctorFlags): TuningOptions {
   const needConfig = f.interface.length === 0 || (f.subscriberComm === undefined && f.pid === undefined);
-  const section = needConfig ? ((loadConfig(f.config).trace ?? {}) as Record<string, unknown>) : {};
-  const str = (k: string) => (typeof section[k] === 'string' ? (section[k] as string) : undefined);
+  const section = needConfig ? loadConfig(f.config).trace : undefined;
   // An ingress in a network namespace (IFACE@NETNS) is a lab's veth: no interrupts to check.
-  const ingress = [str('ingress'), str('interface')].find((x) => x !== undefined && !x.includes('@'));
+  const ingress = [section?.ingress, section?.machine === 'vm' ? undefined : section?.interface].find((x) => x !== undefined && !x.includes('@'));
   const interfaces = f.interface.length ? f.interface.flatMap((x) => x.split(',')).filter(Boolean) : ingress ? [ingress] : undefined;
   const pid = f.pid === undefined ? undefined : Number(f.pid);
-  const comm = f.subscriberComm ?? (pid === undefined ? str('subscriber_comm') : undefined);
+  const comm = f.subscriberComm ?? (pid === undefined ? section?.subscriber_comm : undefined);
   return { root: f.root ?? '/', ...(interfaces ? { interfaces } : {}), ...(comm !== undefined ? { subscriberComm: comm } : {}), ...(pid !== undefined ? { subscriberPid: pid } : {}) };
 }
 

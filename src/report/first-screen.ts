@@ -7,7 +7,7 @@
  * Hand-made inline SVG: no script, no fetch; every string escaped; every
  * number read from the PathView, i.e. from summary.json.
  */
-import { knownPoint } from '../path/index.ts';
+import { SEGMENTS, knownPoint } from '../path/index.ts';
 import { escapeHtml } from './escape.ts';
 import { us } from './format.ts';
 import { POINT_PLACES, QUANTILES, type PathSegment, type PathView } from './path-view.ts';
@@ -87,7 +87,12 @@ const LABEL_W = 120, SUM_W = 150, ROW_H = 24, BAR_H = 17;
 /** Where the time goes: per percentile, a stacked bar of the hops' values per run, one scale for all runs of that percentile. */
 export function shareSvg(runs: readonly RunView[], idPrefix: string): string {
   const segments = [...new Set(runs.flatMap((r) => r.view.hops.filter((h) => h !== null).map((h) => h.segment)))];
-  const color = (s: string) => PALETTE[segments.indexOf(s) % PALETTE.length]!;
+  // A segment keeps its colour from report to report: the path's segments by their place in src/path, others after them.
+  const custom = segments.filter((x) => !SEGMENTS.some((d) => d.name === x));
+  const color = (s: string) => {
+    const known = SEGMENTS.findIndex((d) => d.name === s);
+    return PALETTE[(known >= 0 ? known : SEGMENTS.length + custom.indexOf(s)) % PALETTE.length]!;
+  };
   const barW = W - LABEL_W - SUM_W;
   const parts: string[] = [];
   let y = 6;
@@ -129,12 +134,14 @@ const key = () => Object.entries({ pass: 'within its limit', fail: 'over its lim
 export function firstScreenHtml(runs: readonly RunView[]): string {
   const pictures = runs.map((r, i) => `<div class="fs-run">${r.label ? `<h3>${e(r.label === 'A' ? 'A (before)' : r.label === 'B' ? 'B (after)' : r.label)}</h3>` : ''}<div class="path-picture">${pathSvg(r.view, `path-${i}`)}</div></div>`).join('');
   const compare = runs.length > 1;
+  // The span over the whole path drawn, if measured: its percentiles are the path's own.
+  const whole = runs.map((r) => r.view.spans.find((x) => x.from === r.view.points[0] && x.to === r.view.points.at(-1))?.segment).find((x) => x !== undefined);
   return `<div class="first-screen">
 <h2>The path</h2>
 <p class="caption">Each arrow is a segment between two points, with its p50, p99 and max over all streams: ${key()}</p>
 <div class="fs-pair">${pictures}</div>
 <h2>Where the time goes</h2>
-<p class="caption">Each bar stacks the segments' own percentile (p50, p99, p99.99) along the path; a segment's share is its part of the sum Σ. Percentiles do not add up: Σ at p99 is not the p99 of the whole path (see Ttot).${compare ? ' A and B share one scale per percentile.' : ''}</p>
+<p class="caption">Each bar stacks the segments' own percentile (p50, p99, p99.99) along the path; a segment's share is its part of the sum Σ. Percentiles do not add up: Σ at p99 is not the p99 of the whole path${whole ? ` (that is ${e(whole)}'s, under the path)` : ''}.${compare ? ' A and B share one scale per percentile.' : ''}</p>
 <div class="share-chart">${shareSvg(runs, 'share')}</div>
 </div>`;
 }

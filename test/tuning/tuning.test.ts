@@ -6,12 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkTuning, renderTuning, type TuningLevel, type TuningOptions } from '../../src/tuning/index.ts';
 import { tuningOptionsFrom } from '../../src/cli/doctor.ts';
+import { runCli } from '../helpers/cli.ts';
 import { removeTree, thread, tunedHost, writeTree, type FakeTree } from './fake-host.ts';
 
 const ALL_CHECKS = ['kernel-preempt', 'rt-throttling', 'isolcpus', 'nohz_full', 'rcu_nocbs', 'irq-affinity', 'cpufreq', 'cpuidle', 'smt', 'qemu-vcpu', 'qemu-emulator', 'subscriber-sched', 'timer-slack', 'swap'];
@@ -147,11 +148,36 @@ test('tuning: the CLI options take the NIC from --interface or the config\'s [tr
   const dir = mkdtempSync(join(tmpdir(), `svtrace-tuning-cfg-${process.pid}-`));
   try {
     const cfg = join(dir, 'svtrace.toml');
-    spawnSync('sh', ['-c', `printf '[trace]\\ningress = "ens1f0"\\nsubscriber_comm = "protection"\\n' > '${cfg}'`]);
+    writeFileSync(cfg, '[trace]\ningress = "ens1f0"\nsubscriber_comm = "protection"\n');
     assert.deepEqual(tuningOptionsFrom({ interface: [], config: cfg }), { root: '/', interfaces: ['ens1f0'], subscriberComm: 'protection' });
     assert.deepEqual(tuningOptionsFrom({ interface: ['eth1,eth2'], pid: '42', config: cfg }), { root: '/', interfaces: ['eth1', 'eth2'], subscriberPid: 42 });
   } finally {
     removeTree(dir);
+  }
+});
+
+test('tuning: through the CLI, exit 0 on a tuned host, 1 when a check fails, 2 on a bad flag; --json is the report', async () => {
+  const tuned = writeTree(tunedHost());
+  const untuned = writeTree({ ...tunedHost(), ...noIsolation });
+  try {
+    const flags = ['--interface', 'ens1f0', '--subscriber-comm', 'svtrace-rx'];
+    const ok = await runCli(['doctor', '--tuning', '--root', tuned, ...flags]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^pass {5}kernel-preempt: PREEMPT_RT kernel/m);
+    assert.match(ok.stdout, /tuning: 14 pass, 0 warning\(s\), 0 fail, 0 unknown \(host tree at .*\); read only, nothing was changed/);
+    const bad = await runCli(['doctor', '--tuning', '--json', '--root', untuned, ...flags]);
+    assert.equal(bad.code, 1, bad.stderr);
+    const report = JSON.parse(bad.stdout) as { format: string; counts: Record<string, number>; findings: { check: string; level: string }[] };
+    assert.equal(report.format, 'svtrace-tuning');
+    assert.equal(report.counts.fail, 1);
+    assert.equal(report.findings.find((f) => f.check === 'isolcpus')?.level, 'fail');
+    const usage = await runCli(['doctor', '--tuning', '--root', tuned, '--interface', '../../etc']);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /TUNING_INTERFACE_INVALID/);
+    assert.match(usage.stderr, /hint: /);
+  } finally {
+    removeTree(tuned);
+    removeTree(untuned);
   }
 });
 
