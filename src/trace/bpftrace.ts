@@ -119,11 +119,13 @@ export type BpftraceChild = ChildProcessByStdio<null, Readable, Readable>;
  * map) print a warning instead of passing silently. The caller owns the child.
  */
 /** Spawns bpftrace on a program file; with `cpus`, pinned to them (taskset execs bpftrace in its place, same pid). */
-export function spawnBpftrace(bpftrace: string, programPath: string, env: Record<string, string> = {}, cpus?: readonly number[]): BpftraceChild {
+export function spawnBpftrace(bpftrace: string, programPath: string, env: Record<string, string> = {}, cpus?: readonly number[], ownGroup = false): BpftraceChild {
   if (cpus && (cpus.length === 0 || !cpus.every((c) => Number.isInteger(c) && c >= 0 && c < 4096))) throw new SvtraceError('USAGE', `bpftrace CPUs ${cpus.join(',')} are not CPU numbers`, { hint: 'e.g. 0 or 0,2' });
   const [cmd, args] = cpus ? ['taskset', ['-c', cpus.join(','), bpftrace, '-k', programPath]] : [bpftrace, ['-k', programPath]];
   return spawn(cmd, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // a process group of its own: a Ctrl-C on the terminal reaches svtrace only, which drains bpftrace before stopping it
+    detached: ownGroup,
     env: { ...process.env, ...env },
   });
 }

@@ -37,6 +37,8 @@ export interface ProgramSpec {
    * svtrace.bt). Lower-case letters and digits, at most 15.
    */
   stopComm?: string;
+  /** The pid of svtrace: the program ends itself when that process exits (default this process). */
+  ownerPid?: number;
 }
 
 /** The default stop command name of this process (unique per svtrace process). */
@@ -255,7 +257,9 @@ export function generateTraceProgram(spec: ProgramSpec): string {
   if (layouts.length === 0) summary.push(' *   no layout: every SV frame counts as unknown');
   const stopComm = spec.stopComm ?? stopCommFor(process.pid);
   if (!/^[a-z0-9]{1,15}$/.test(stopComm)) throw invalid(`stopComm ${JSON.stringify(stopComm)} is not 1..15 lower-case letters and digits`);
-  return fillTemplate('svtrace.bt', { SUMMARY: summary.join('\n'), POINTS: '\n' + blocks.join('\n\n') + '\n', STOP_COMM: stopComm });
+  const ownerPid = spec.ownerPid ?? process.pid;
+  if (!isInt(ownerPid, 1, 2 ** 22)) throw invalid(`ownerPid ${ownerPid} is not a pid`);
+  return fillTemplate('svtrace.bt', { SUMMARY: summary.join('\n'), POINTS: '\n' + blocks.join('\n\n') + '\n', STOP_COMM: stopComm, OWNER_PID: String(ownerPid) });
 }
 
 export interface LearnSpec {

@@ -169,6 +169,7 @@ export async function startTrace(input: TraceConfig | unknown, handlers: TraceHa
     ...(options.bpftrace ? { bpftrace: options.bpftrace } : {}),
     env: { BPFTRACE_PERF_RB_PAGES: String(options.perfBufferPages ?? 1024), ...options.bpftraceEnv },
     ...(options.cpus ? { cpus: options.cpus } : {}),
+    ownGroup: true,
     onLine: (line) => {
       lastLineAt = Date.now();
       if (line === 'SVTRACE_STOPPING') { stoppingSeen(); return; }

@@ -30,6 +30,12 @@ export interface BpftraceRunOptions {
   env?: Record<string, string>;
   /** Pin bpftrace (its output reader) to these CPUs. */
   cpus?: readonly number[];
+  /**
+   * Run bpftrace in a process group of its own, so the terminal's Ctrl-C
+   * reaches only svtrace (which drains it first). Only for programs that end
+   * themselves when svtrace dies (svtrace.bt watches its owner's exit).
+   */
+  ownGroup?: boolean;
 }
 
 /** A user-facing reason for bpftrace failing to start, from its stderr. */
@@ -47,7 +53,7 @@ export function startBpftrace(opts: BpftraceRunOptions): BpftraceRun {
   const file = programFile(opts.program);
   let child: BpftraceChild;
   try {
-    child = spawnBpftrace(bin, file.path, opts.env, opts.cpus);
+    child = spawnBpftrace(bin, file.path, opts.env, opts.cpus, opts.ownGroup === true);
   } catch (e) {
     file.dispose();
     throw new SvtraceError('TRACE_BPFTRACE_FAILED', `cannot start ${bin}`, { hint: 'check that bpftrace runs', cause: e });

@@ -24,7 +24,7 @@ function program(): string {
       { id: 1, name: 'T1', probes: ['tracepoint:net:netif_receive_skb'], filter: { interface: { name: 'ens1f0', netns: null, ifindex: 4, netnsInode: 4026531840 } } },
       { id: 2, name: 'T2', probes: ['tracepoint:net:net_dev_start_xmit'], filter: { interface: { name: 'vnet3', netns: null, ifindex: 12, netnsInode: 4026531840 } } },
     ],
-    layouts, unknownSamples: 4, stopComm: 'svtstop4242',
+    layouts, unknownSamples: 4, stopComm: 'svtstop4242', ownerPid: 4242,
   });
 }
 

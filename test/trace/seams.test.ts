@@ -7,12 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli.ts';
+import { ROOT, runCli } from '../helpers/cli.ts';
 import { makeVethPair } from '../helpers/netns.ts';
 import { smallDisk } from '../helpers/tmpfs.ts';
 import { cannotTrace } from './lab.ts';
@@ -104,4 +104,71 @@ test('stopping in the middle of traffic drains bpftrace: every frame the kernel 
   if (s.lostEvents > 0) { t.diagnostic(`bpftrace lost ${s.lostEvents} events on this loaded machine: the drain cannot bring those back`); return; }
   assert.equal(p.kernelFrames, p.frames, 'the kernel counted exactly the frames svtrace received (nothing left in the buffers at stop)');
   assert.equal(s.lostLines, 0);
+});
+
+/** `svtrace ARGS` in a process group of its own, as a shell runs a foreground job. */
+function spawnJob(args: string[]): { child: ChildProcess; out: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let stdout = '', stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  return { child, out: new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))) };
+}
+
+/** bpftrace processes started by `pid`. */
+function bpftraceChildren(pid: number): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (comm === 'bpftrace' && ppid === pid) out.push(Number(p));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  return cond();
+}
+
+test('Ctrl-C on the terminal (SIGINT to the whole job) still drains bpftrace; svtrace killed -9 takes bpftrace with it', { skip, timeout: 120_000 }, async (t) => {
+  const pair = makeVethPair('sc');
+  t.after(() => pair.remove());
+  const pub = publishInBackground(pair.nsA, pair.ifA, 40);
+  t.after(async () => { pub.child?.kill('SIGINT'); await pub.done.catch(() => undefined); });
+  // 1. Ctrl-C: the terminal signals the job's process group
+  const job = spawnJob(['trace', '--ingress', `${pair.ifB}@${pair.nsB}`, '--json']);
+  let stderr = '';
+  job.child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  assert.ok(await until(() => /svtrace: tracing/.test(stderr), 60_000), `tracing started: ${stderr}`);
+  await new Promise((r) => setTimeout(r, 3000));
+  const tracer = bpftraceChildren(job.child.pid!);
+  assert.equal(tracer.length, 1, 'one bpftrace, started by svtrace');
+  process.kill(-job.child.pid!, 'SIGINT');
+  const r = await job.out;
+  assert.equal(r.code, 0, r.stderr);
+  const s = (JSON.parse(r.stdout) as { summary: { endSeen: boolean; lostEvents: number; points: Array<{ frames: number; kernelFrames: number | null }> } }).summary;
+  assert.ok(s.endSeen);
+  if (s.lostEvents === 0) assert.equal(s.points[0]!.kernelFrames, s.points[0]!.frames, 'drained although bpftrace was in the job too');
+  else t.diagnostic(`bpftrace lost ${s.lostEvents} events on this loaded machine`);
+  assert.ok(await until(() => !alive(tracer[0]!), 10_000), 'bpftrace ended');
+  // 2. kill -9: nothing can stop bpftrace but bpftrace itself
+  const killed = spawnJob(['trace', '--ingress', `${pair.ifB}@${pair.nsB}`]);
+  let stderr2 = '';
+  killed.child.stderr!.on('data', (d: Buffer) => { stderr2 += d.toString(); });
+  assert.ok(await until(() => /svtrace: tracing/.test(stderr2), 60_000), `tracing started: ${stderr2}`);
+  const orphan = bpftraceChildren(killed.child.pid!);
+  assert.equal(orphan.length, 1);
+  killed.child.kill('SIGKILL');
+  await killed.out;
+  const gone = await until(() => !alive(orphan[0]!), 15_000);
+  if (!gone) process.kill(orphan[0]!, 'SIGKILL');
+  assert.ok(gone, 'bpftrace ended itself when svtrace died');
 });
