@@ -19,12 +19,11 @@ import { parseStreamFilter } from '../subscribe/filter.ts';
 import { clearBatch, createReplayBatch, createReplayFeeder, type ReplayBatch } from './replay-frames.ts';
 import { nothingToReplay, planReplay, tooLargeError, type ReplayPlan } from './replay-plan.ts';
 import { readPacketBatches, spoolStdin } from './replay-read.ts';
+import type { SenderOptions } from './run.ts';
 
-export interface ReplayOptions {
+export interface ReplayOptions extends SenderOptions {
   /** Capture file (pcap or pcapng); '-' reads stdin. */
   path: string;
-  ifname: string;
-  netns?: string;
   /** Divide the capture's time by this (2 = twice as fast). Default 1. */
   speed?: number;
   /** Send each stream at its nominal period instead of the capture's own times. */
@@ -40,15 +39,7 @@ export interface ReplayOptions {
   sendOther?: boolean;
   /** Leave out malformed frames and frames over the MTU, and end quietly at a damaged record. */
   skipBad?: boolean;
-  fifoPriority?: number;
-  cpu?: number;
-  spinUs?: number;
-  recordDir?: string;
-  command?: string[];
-  signal?: AbortSignal;
   onProgress?: (p: ReplayProgress) => void;
-  /** How far ahead frames are handed to the transmit thread. Default 500 ms. */
-  leadMs?: number;
 }
 
 export interface ReplayProgress { elapsedS: number; loop: number; framesSent: number; sendErrors: number; late: number }

@@ -4,18 +4,17 @@
  * (the kernel's TX timestamp, or the application's send time when the kernel
  * gave none) in a record. JavaScript never touches the pacing.
  */
+import { createRunLoop } from '../util/run-loop.ts';
 import { ROLE_POINTS } from '../path/index.ts';
 import { clockNowNs, openPacketSocket, TS_SOURCE_HARDWARE, TS_SOURCE_SOFTWARE, type TxReportBatch, type TxStats } from '../net/index.ts';
 import { openRecordWriter, type RecordWriter } from '../record/index.ts';
 import { createBatch, createSchedule, type FrameBatch } from './schedule.ts';
 import { sampleRate, type StreamSpec } from './streams.ts';
 
-export interface PublishOptions {
-  streams: StreamSpec[];
+/** What every sender (synthetic streams, a replayed capture) takes: where, how its thread runs, the record. */
+export interface SenderOptions {
   ifname: string;
   netns?: string;
-  /** Seconds; Infinity runs until the signal aborts. */
-  durationS: number;
   fifoPriority?: number;
   cpu?: number;
   /** Busy-wait this long before each send instead of sleeping (sharper pacing, costs CPU). */
@@ -23,9 +22,15 @@ export interface PublishOptions {
   recordDir?: string;
   command?: string[];
   signal?: AbortSignal;
-  onProgress?: (p: PublishProgress) => void;
   /** How far ahead of time frames are handed to the transmit thread. Default 500 ms. */
   leadMs?: number;
+}
+
+export interface PublishOptions extends SenderOptions {
+  streams: StreamSpec[];
+  /** Seconds; Infinity runs until the signal aborts. */
+  durationS: number;
+  onProgress?: (p: PublishProgress) => void;
   /**
    * Fault injection: leave out this share (%) of frames, chosen at random
    * (seeded, repeatable), to check a subscriber's loss accounting where tc
@@ -72,9 +77,8 @@ export async function runPublish(o: PublishOptions): Promise<PublishResult> {
   const sock = openPacketSocket({ ifname: o.ifname, netns: o.netns, sndBufBytes: 8 << 20 });
   let writer: RecordWriter | null = null;
   // A failure in the TX reports' handler (the record's disk full) ends the run at once.
-  let fault: unknown = null;
-  let finishNow: () => void = () => undefined;
-  const onFault = (e: unknown) => { fault ??= e; finishNow(); };
+  const loop = createRunLoop();
+  const onFault = (e: unknown) => loop.fail(e);
   try {
     const rate = sampleRate(streams[0]!);
     const n = streams[0]!.asdusPerFrame;
@@ -155,21 +159,8 @@ export async function runPublish(o: PublishOptions): Promise<PublishResult> {
       return kept;
     }
 
-    await new Promise<void>((resolve) => {
-      const stopNow = () => { interrupted = true; finish(); };
-      o.signal?.addEventListener('abort', stopNow, { once: true });
-      let done = false;
-      const timer = setInterval(tick, 20);
-      finishNow = finish;
-      if (fault !== null) finish();
-      function finish() {
-        if (done) return;
-        done = true;
-        clearInterval(timer);
-        o.signal?.removeEventListener('abort', stopNow);
-        resolve();
-      }
-      function tick() {
+    await loop.start({
+      intervalMs: 20, signal: o.signal, tick: () => {
         const until = clockNowNs() + leadNs;
         while (true) {
           if (carry === 0) {
@@ -194,11 +185,12 @@ export async function runPublish(o: PublishOptions): Promise<PublishResult> {
           const st = tx.stats();
           o.onProgress({ elapsedS: (now - t0) / 1000, framesSent: st.framesSent, framesPerSecond: schedule.framesPerSecond, sendErrors: st.sendErrorsTotal, sendBufferFull: st.sendBufferFull, late: st.late, underruns: st.underruns });
         }
-        if (carry === 0 && schedule.finished() && tx.pending() === 0) finish();
-      }
+        if (carry === 0 && schedule.finished() && tx.pending() === 0) loop.finish();
+      },
     });
+    interrupted = loop.interrupted;
     const txStats = await tx.stop({ drain: false });
-    if (fault !== null) throw fault;
+    if (loop.fault !== null) throw loop.fault;
     const maxLagNs = Math.max(0, txStats.maxLateNs), framesLagging = txStats.lagging;
     const result: PublishResult = {
       streams: streams.length, sampleRate: rate, framesPerSecond: schedule.framesPerSecond, startNs: schedule.startNs.toString(),

@@ -6,6 +6,7 @@
  * Stops after a duration or on the signal (Ctrl-C), after the last batch was
  * taken: nothing received is lost.
  */
+import { createRunLoop } from '../util/run-loop.ts';
 import { ROLE_POINTS } from '../path/index.ts';
 import { clockNowNs, openPacketSocket, type RxStats } from '../net/index.ts';
 import { encodeSvId, openRecordWriter, type RecordWriter } from '../record/index.ts';
@@ -85,9 +86,8 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
   let writer: RecordWriter | null = null;
   let pcap: CaptureSink | null = null;
   // A failure while receiving (the record's disk full, the pcap write failing) ends the run at once.
-  let fault: unknown = null;
-  let finishNow: () => void = () => undefined;
-  const onFault = (e: unknown) => { fault ??= e; finishNow(); };
+  const loop = createRunLoop();
+  const onFault = (e: unknown) => loop.fail(e);
   try {
     if (metrics) o.onMetrics?.(metrics.url);
     if (o.pcapPath) pcap = await openCaptureSink(o.pcapPath, { format: 'pcapng', interfaceName: o.ifname });
@@ -114,34 +114,22 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
     }, { onFault, ...(o.fifoPriority ? { fifoPriority: o.fifoPriority } : {}), ...(o.cpu !== undefined && o.cpu >= 0 ? { cpu: o.cpu } : {}) });
     o.onReady?.();
     const t0 = Date.now();
-    let interrupted = false;
-    await new Promise<void>((resolve) => {
-      const stopNow = () => { interrupted = true; finish(); };
-      o.signal?.addEventListener('abort', stopNow, { once: true });
-      const timer = setInterval(() => {
+    await loop.start({
+      intervalMs: o.onProgress ? 1000 : 100, signal: o.signal, tick: () => {
         const now = Date.now();
         const c = receiver.counters();
         o.onProgress?.({
           elapsedS: (now - t0) / 1000, frames: c.frames, samples: c.samples, streams: receiver.streams.length,
           missing: receiver.streams.reduce((m, s) => m + s.seq.missing, 0), kernelDrops: sock.stats().rx.kernelDrops,
         });
-        if (now - t0 >= o.durationS * 1000) finish();
-        if (o.idleStopS && lastFrameAt && now - lastFrameAt > o.idleStopS * 1000) finish();
-      }, o.onProgress ? 1000 : 100);
-      let done = false;
-      finishNow = finish;
-      if (fault !== null) finish();
-      function finish() {
-        if (done) return;
-        done = true;
-        clearInterval(timer);
-        o.signal?.removeEventListener('abort', stopNow);
-        resolve();
-      }
+        if (now - t0 >= o.durationS * 1000) loop.finish();
+        if (o.idleStopS && lastFrameAt && now - lastFrameAt > o.idleStopS * 1000) loop.finish();
+      },
     });
+    const interrupted = loop.interrupted;
     const rx = await sock.stopReceive();
     rxStats = rx;
-    if (fault !== null) throw fault;
+    if (loop.fault !== null) throw loop.fault;
     if (pcap) { await pcap.close(); pcap = null; }
     const c = receiver.counters();
     const streams = receiver.summary();
