@@ -9,8 +9,9 @@ import { benchWire } from './wire.ts';
 import { benchReport } from './report.ts';
 import { benchExplain } from './explain.ts';
 import { benchReplay } from './replay.ts';
+import { benchTrace } from './trace.ts';
 
-const suites: Record<string, (args: string[]) => Promise<void>> = { codec: benchCodec, wire: benchWire, report: benchReport, explain: benchExplain, replay: benchReplay };
+const suites: Record<string, (args: string[]) => Promise<void>> = { codec: benchCodec, wire: benchWire, report: benchReport, explain: benchExplain, replay: benchReplay, trace: benchTrace };
 const args = process.argv.slice(2);
 const chosen = args.filter((a) => a in suites);
 for (const name of chosen.length ? chosen : Object.keys(suites)) {

@@ -1,0 +1,177 @@
+/**
+ * The point tracer at the limits of the machine (issue 13), in the
+ * one-machine lab (publisher → Linux bridge → VM namespace):
+ *
+ * 1. Observer effect: T0 → T3 (the publisher's kernel TX timestamp to the
+ *    subscriber's kernel RX timestamp: neither is taken by the tracer) at
+ *    4 streams × 4000/s, with and without `svtrace trace --machine
+ *    hypervisor` running, rounds alternated. Target: ≤ +1 µs at p50, ≤ +5 µs
+ *    at p99.
+ * 2. Capacity: 25 streams × 4000/s offered (100 k samples/s), carried to the
+ *    subscriber with and without the tracer, and the points the tracer got
+ *    (frames matched in the kernel, received, lost). Target: ≥ 100 k
+ *    samples/s carried and traced, 0 points lost.
+ *
+ *   sudo npm run bench -- trace [--duration S] [--rounds N]
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { labDown, labUp, type LabTopology } from '../src/lab/index.ts';
+import { runPublish } from '../src/publish/run.ts';
+import { runSubscribe } from '../src/subscribe/run.ts';
+import { demoStreams } from '../src/demo/run.ts';
+import { recordSql } from '../src/record/index.ts';
+import { groupDigits } from '../src/util/text.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function arg(args: string[], name: string, dflt: number): number {
+  const i = args.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(args[i + 1]) : dflt;
+  if (!(Number.isFinite(v) && v > 0)) throw new Error(`--${name} ${args[i + 1]} is not a positive number`);
+  return v;
+}
+
+interface Job { done: Promise<{ code: number | null; stdout: string; stderr: string }>; stop(): void }
+
+function svtrace(args: string[], onStderr?: (s: string) => void): Job {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; onStderr?.(stderr); });
+  return { done: new Promise((res, rej) => { child.on('error', rej); child.on('close', (code) => res({ code, stdout, stderr })); }), stop: () => child.kill('SIGINT') };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface TraceFigures { framesT1: number; kernelT1: number | null; framesT2: number; kernelT2: number | null; lostEvents: number; lostLines: number }
+
+interface Round {
+  traced: boolean;
+  streams: number;
+  /** Samples published in the measured window, and how many reached T3. */
+  published: number;
+  carried: number;
+  p50Us: number | null;
+  p99Us: number | null;
+  trace: TraceFigures | null;
+  load: number;
+}
+
+/**
+ * One run: subscriber, then publisher, then (traced) the tracer for `durationS`;
+ * T0 → T3 is measured over the seconds the tracer ran (the same offsets when it does not).
+ */
+async function oneRound(lab: LabTopology, runDir: string, dir: string, traced: boolean, streams: number, durationS: number): Promise<Round> {
+  const tag = `${traced ? 'traced' : 'plain'}-${streams}-${Date.now()}`;
+  const pubDir = join(dir, `${tag}-pub`), subDir = join(dir, `${tag}-sub`);
+  let ready!: () => void;
+  const isReady = new Promise<void>((r) => { ready = r; });
+  const sub = runSubscribe({ ifname: lab.vmIf, netns: lab.vmNetns, streams: [], durationS: 3600, idleStopS: 1.5, recordDir: subDir, rcvBufBytes: 64 << 20, onReady: ready });
+  await isReady;
+  // the publisher runs before, through and after the measured window (the tracer learns the layouts from its frames)
+  const stopPub = new AbortController();
+  const pub = runPublish({ streams: demoStreams(streams), ifname: lab.pubIf, netns: lab.pubNetns, durationS: 3600, fifoPriority: 50, recordDir: pubDir, signal: stopPub.signal });
+  const load = loadavg()[0]!;
+  let trace: TraceFigures | null = null;
+  let fromNs: bigint, toNs: bigint;
+  try {
+    await sleep(1500); // the tracer learns the layouts from the frames
+    if (traced) {
+      let startedAt = 0n;
+      const job = svtrace(['trace', '--lab', runDir, '--machine', 'hypervisor', '-d', String(durationS), '--json'], (s) => {
+        if (!startedAt && s.includes('svtrace: tracing')) startedAt = BigInt(Date.now()) * 1_000_000n;
+      });
+      const r = await job.done;
+      toNs = BigInt(Date.now()) * 1_000_000n;
+      if (r.code !== 0) throw new Error(`svtrace trace exited ${r.code}: ${r.stderr.slice(-800)}`);
+      const s = (JSON.parse(r.stdout) as { summary: { lostEvents: number; lostLines: number; points: Array<{ name: string; frames: number; kernelFrames: number | null }> } }).summary;
+      const p = (n: string) => s.points.find((x) => x.name === n);
+      trace = { framesT1: p('T1')?.frames ?? 0, kernelT1: p('T1')?.kernelFrames ?? null, framesT2: p('T2')?.frames ?? 0, kernelT2: p('T2')?.kernelFrames ?? null, lostEvents: s.lostEvents, lostLines: s.lostLines };
+      fromNs = startedAt || toNs - BigInt(durationS) * 1_000_000_000n;
+    } else {
+      await sleep(3000); // what attaching takes in the traced rounds
+      fromNs = BigInt(Date.now()) * 1_000_000n;
+      await sleep(durationS * 1000);
+      toNs = BigInt(Date.now()) * 1_000_000n;
+    }
+    await sleep(1500);
+  } finally {
+    stopPub.abort();
+    await pub.catch(() => undefined);
+    await sub.catch(() => undefined);
+  }
+  // one second of margin on each side: only seconds fully traced (or fully not)
+  const lo = fromNs + 1_000_000_000n, hi = toNs - 1_000_000_000n;
+  const db = await (await DuckDBInstance.create(':memory:')).connect();
+  try {
+    await db.run(`CREATE VIEW p AS ${await recordSql([pubDir, subDir])}`);
+    const rows = (await db.runAndReadAll(`
+      WITH t0 AS (SELECT sv_id, smp_cnt, t_ns FROM p WHERE point = 'T0' AND t_ns BETWEEN ${lo} AND ${hi}),
+           t3 AS (SELECT sv_id, smp_cnt, t_ns FROM p WHERE point = 'T3'),
+           j AS (SELECT t3.t_ns - t0.t_ns AS d FROM t0 JOIN t3 ON t3.sv_id = t0.sv_id AND t3.smp_cnt = t0.smp_cnt AND t3.t_ns BETWEEN t0.t_ns - 100000000 AND t0.t_ns + 100000000)
+      SELECT (SELECT count(*) FROM t0), count(*), quantile_disc(d, 0.5), quantile_disc(d, 0.99) FROM j`)).getRows();
+    const [published, carried, p50, p99] = rows[0]!.map((v) => (v === null ? null : Number(v)));
+    return { traced, streams, published: published ?? 0, carried: carried ?? 0, p50Us: p50 === null || p50 === undefined ? null : p50 / 1000, p99Us: p99 === null || p99 === undefined ? null : p99 / 1000, trace, load };
+  } finally {
+    db.closeSync();
+    rmSync(pubDir, { recursive: true, force: true });
+    rmSync(subDir, { recursive: true, force: true });
+  }
+}
+
+const f1 = (v: number | null) => (v === null ? '–' : v.toFixed(1));
+
+function line(r: Round, durationS: number): string {
+  const t = r.trace;
+  const traced = t
+    ? `; traced T1 ${groupDigits(t.framesT1)} of ${t.kernelT1 === null ? '?' : groupDigits(t.kernelT1)} matched, T2 ${groupDigits(t.framesT2)} of ${t.kernelT2 === null ? '?' : groupDigits(t.kernelT2)}; bpftrace lost ${groupDigits(t.lostEvents)} events, ${groupDigits(t.lostLines)} matched not received`
+    : '';
+  return `${(r.traced ? 'traced' : 'plain').padEnd(6)}  T0→T3 p50 ${f1(r.p50Us).padStart(6)} µs  p99 ${f1(r.p99Us).padStart(7)} µs  carried ${groupDigits(r.carried)} of ${groupDigits(r.published)} (${groupDigits(Math.round(r.carried / Math.max(1, durationS - 2)))}/s)${traced}; load ${r.load.toFixed(1)}`;
+}
+
+const median = (v: number[]) => { const s = v.filter(Number.isFinite).sort((a, b) => a - b), m = s.length >> 1; return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
+
+export async function benchTrace(args: string[]): Promise<void> {
+  if (process.getuid?.() !== 0) { console.log('trace: skipped, needs root (lab, bpftrace)'); return; }
+  if (!existsSync('/sys/kernel/tracing/events/net')) { console.log('trace: skipped, tracefs is not mounted at /sys/kernel/tracing'); return; }
+  const durationS = arg(args, 'duration', 10), rounds = arg(args, 'rounds', 2);
+  const dir = mkdtempSync(join(tmpdir(), 'svtrace-bench-trace-'));
+  const runDir = join(dir, 'lab');
+  try {
+    const lab = (await labUp({ runDir, switch: 'bridge', prefix: `bt${(process.pid % 10000).toString(36)}` })).topology;
+    console.log(`lab: Linux bridge ${lab.bridge}; ${durationS} s measured per run; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    console.log('observer effect: T0 → T3 at 4 streams × 4000/s, without and with `svtrace trace --machine hypervisor`');
+    const pairs: Array<{ plain: Round; traced: Round }> = [];
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? [false, true] : [true, false];
+      const got: { plain?: Round; traced?: Round } = {};
+      for (const traced of order) {
+        const r = await oneRound(lab, runDir, dir, traced, 4, durationS);
+        console.log(`  ${line(r, durationS)}`);
+        got[traced ? 'traced' : 'plain'] = r;
+      }
+      pairs.push({ plain: got.plain!, traced: got.traced! });
+    }
+    const d50 = median(pairs.map((p) => (p.traced.p50Us ?? NaN) - (p.plain.p50Us ?? NaN)));
+    const d99 = median(pairs.map((p) => (p.traced.p99Us ?? NaN) - (p.plain.p99Us ?? NaN)));
+    console.log(`  observer effect (median of ${rounds}): T0→T3 p50 ${d50 >= 0 ? '+' : ''}${d50.toFixed(1)} µs, p99 ${d99 >= 0 ? '+' : ''}${d99.toFixed(1)} µs; target ≤ +1 µs at p50, ≤ +5 µs at p99: ${d50 <= 1 && d99 <= 5 ? 'met' : 'NOT met'}`);
+
+    console.log('capacity: 25 streams × 4000/s offered (100 000 samples/s), without and with the tracer');
+    const plain = await oneRound(lab, runDir, dir, false, 25, durationS);
+    console.log(`  ${line(plain, durationS)}`);
+    const traced = await oneRound(lab, runDir, dir, true, 25, durationS);
+    console.log(`  ${line(traced, durationS)}`);
+    const t = traced.trace!;
+    const lost = t.lostEvents + t.lostLines + Math.max(0, (t.kernelT1 ?? 0) - t.framesT1) + Math.max(0, (t.kernelT2 ?? 0) - t.framesT2);
+    const rateTraced = traced.carried / Math.max(1, durationS - 2), ratePlain = plain.carried / Math.max(1, durationS - 2);
+    console.log(`  carried with the tracer / without: ${(rateTraced / Math.max(1, ratePlain)).toFixed(2)} (${groupDigits(Math.round(rateTraced))}/s vs ${groupDigits(Math.round(ratePlain))}/s); points lost by the tracer ${groupDigits(lost)}; target ≥ 100 000/s carried and traced, 0 lost: ${rateTraced >= 99_000 && lost === 0 ? 'met' : 'NOT met'}`);
+  } finally {
+    await labDown(runDir).catch((e: unknown) => console.log(`lab down failed: ${(e as Error).message}`));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
