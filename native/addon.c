@@ -2,7 +2,7 @@
  * addon.c: svtrace_net, the Node-API face of the packet I/O core.
  *
  * JS functions (the TypeScript wrapper in src/net/ is the public API):
- *   open({ifname, netns?, hardware?, rcvBufBytes?, sndBufBytes?, forceKeyCounter?})
+ *   open({ifname, netns?, hardware?, rcvBufBytes?, sndBufBytes?, forceKeyCounter?, promisc?})
  *     -> {handle, info}
  *   close(handle)                 stop threads (undelivered batches are dropped), close fds
  *   send(handle, Uint8Array)      one frame now, from the JS thread
@@ -79,6 +79,7 @@ static napi_value make_info(napi_env env, handle *h) {
   set_str(env, o, "txKeyMode", h->info.tx_key_optid ? "scm-ts-opt-id" : "counter");
   set_num(env, o, "hwTxType", h->info.hw_tx_type);
   set_num(env, o, "hwRxFilter", h->info.hw_rx_filter);
+  set_bool(env, o, "promiscuous", h->info.promisc);
   return o;
 }
 
@@ -99,6 +100,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   o.rcvbuf_bytes = (int)opt_int(env, argv[0], "rcvBufBytes", 0);
   o.sndbuf_bytes = (int)opt_int(env, argv[0], "sndBufBytes", 0);
   o.force_key_counter = opt_int(env, argv[0], "forceKeyCounter", 0) != 0;
+  o.promisc = opt_int(env, argv[0], "promisc", 0) != 0;
 
   svn_error e;
   memset(&e, 0, sizeof e);

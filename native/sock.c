@@ -7,6 +7,10 @@
  *       kernel strips), SO_TIMESTAMPING RX, large SO_RCVBUF. Bound with
  *       protocol 0 (no tap at all) until receiving starts; while stopped, a
  *       drop-all filter replaces the SV filter, so nothing queues.
+ *       With promisc, a PACKET_MR_PROMISC membership on rx puts the
+ *       interface in promiscuous mode for as long as the socket lives (the
+ *       kernel drops the membership at close, as with libpcap): virtio-net
+ *       and real NICs filter multicast and tagged frames otherwise.
  *   tx  send socket bound with protocol 0 (it never receives). Its error
  *       queue carries only the TX timestamps the transmit thread asks for.
  * With a netns name, both are created from a short-lived thread that did
@@ -258,6 +262,17 @@ static int probe_scm_ts_opt_id(int fd, int mtu) {
   return rc < 0 && err == EMSGSIZE;
 }
 
+/* Promiscuous mode owned by this socket: a packet membership, counted by the
+ * kernel per interface and dropped when the socket closes (or the process
+ * dies), so it never outlives us and never undoes someone else's. */
+static int add_promisc_membership(int fd, int ifindex, svn_error *e) {
+  struct packet_mreq mr = {.mr_ifindex = ifindex, .mr_type = PACKET_MR_PROMISC};
+  if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr) == 0) return 0;
+  svn_set_error(e, "NET_SOCKET_FAILED", errno, "setsockopt",
+                "PACKET_ADD_MEMBERSHIP (promiscuous) on ifindex %d: %s", ifindex, strerror(errno));
+  return -1;
+}
+
 static int open_here(const svn_open_opts *o, int *rx_out, int *tx_out, svn_sock_info *info,
                      svn_error *e) {
   int rx = -1, tx = -1;
@@ -274,6 +289,10 @@ static int open_here(const svn_open_opts *o, int *rx_out, int *tx_out, svn_sock_
   set_buffer(rx, SO_RCVBUFFORCE, SO_RCVBUF, o->rcvbuf_bytes > 0 ? o->rcvbuf_bytes : 8 << 20,
              &info->rcvbuf_bytes);
   if (bind_to(rx, info->ifindex, 0, e) != 0) goto fail;
+  if (o->promisc) {
+    if (add_promisc_membership(rx, info->ifindex, e) != 0) goto fail;
+    info->promisc = 1;
+  }
 
   if ((tx = packet_socket(e)) < 0) goto fail;
   /* Report flags only; the transmit thread asks per frame (cmsg) for a TX

@@ -60,6 +60,7 @@ typedef struct svn_open_opts {
   int rcvbuf_bytes; /* 0 = default */
   int sndbuf_bytes; /* 0 = default */
   int force_key_counter; /* match TX timestamps by counter even if SCM_TS_OPT_ID works */
+  int promisc;           /* 1 = promiscuous membership on the receive socket (undone at close) */
 } svn_open_opts;
 
 typedef struct svn_sock_info {
@@ -74,6 +75,7 @@ typedef struct svn_sock_info {
   int tx_key_optid;     /* 1 = SCM_TS_OPT_ID (exact), 0 = implicit counter */
   int hw_tx_type;       /* hardware mode: hwtstamp_config after SIOCSHWTSTAMP */
   int hw_rx_filter;
+  int promisc;          /* 1 = the receive socket holds a PACKET_MR_PROMISC membership */
 } svn_sock_info;
 
 /* Opens the receive socket (bound with protocol 0: receives nothing until

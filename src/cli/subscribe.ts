@@ -30,10 +30,11 @@ export function register(program: Command): void {
     .option('--fifo <prio>', 'SCHED_FIFO priority of the receive thread (1..99), as a protection application runs')
     .option('--cpu <n>', 'pin the receive thread to this CPU')
     .option('--hardware', 'use NIC hardware RX timestamps for T3')
+    .option('--no-promisc', 'do not ask for promiscuous mode (by default the socket holds it while open, as libpcap does)')
     .option('--metrics <host:port>', 'serve Prometheus metrics while receiving (default host 127.0.0.1; port 0 picks a free one)')
     .option('--json', 'print the summary as JSON')
     .addHelpText('after', '\nExamples:\n  svtrace subscribe -i eth1 --streams 4000..4007 -d 60 --record runs/vm1\n  svtrace subscribe -i eth1 --metrics 127.0.0.1:9465')
-    .action(action(async (f: { config?: string; interface?: string; netns?: string; duration?: string; streams: string[]; record?: string; pcap?: string; fifo?: string; cpu?: string; hardware?: boolean; metrics?: string; json?: boolean }) => {
+    .action(action(async (f: { config?: string; interface?: string; netns?: string; duration?: string; streams: string[]; record?: string; pcap?: string; fifo?: string; cpu?: string; hardware?: boolean; promisc: boolean; metrics?: string; json?: boolean }) => {
       const duration = f.duration === undefined ? undefined : Number(f.duration);
       if (duration !== undefined && !(duration > 0)) throw new SvtraceError('USAGE', `--duration ${f.duration} is not a positive number of seconds`, { hint: 'e.g. -d 60' });
       const config = loadConfig(f.config, {
@@ -49,7 +50,7 @@ export function register(program: Command): void {
       try {
         const r = await runSubscribe({
           ifname: s.interface, netns: s.netns, streams: s.streams, durationS: s.duration_s ?? Infinity, recordDir: s.record,
-          rcvBufBytes: s.rcvbuf_bytes, pcapPath: f.pcap, fifoPriority: s.fifo_priority || undefined, cpu: s.cpu >= 0 ? s.cpu : undefined, timestamping: s.timestamping, command: process.argv.slice(2), signal: stop.signal,
+          rcvBufBytes: s.rcvbuf_bytes, pcapPath: f.pcap, fifoPriority: s.fifo_priority || undefined, cpu: s.cpu >= 0 ? s.cpu : undefined, timestamping: s.timestamping, promiscuous: f.promisc, command: process.argv.slice(2), signal: stop.signal,
           metrics: s.metrics, limitsUs: config.verdicts.limits_us,
           onMetrics: (url) => process.stderr.write(`svtrace: metrics on ${url}\n`),
           onReady: () => process.stderr.write(`svtrace: receiving on ${s.interface}${s.netns ? ` (netns ${s.netns})` : ''}\n`),

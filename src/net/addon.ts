@@ -24,6 +24,7 @@ export interface NativeInfo {
   txKeyMode: 'scm-ts-opt-id' | 'counter';
   hwTxType: number;
   hwRxFilter: number;
+  promiscuous: boolean;
 }
 
 export interface NativeAddon {
@@ -34,6 +35,7 @@ export interface NativeAddon {
     rcvBufBytes?: number;
     sndBufBytes?: number;
     forceKeyCounter?: number;
+    promisc?: number;
   }): { handle: NativeHandle; info: NativeInfo };
   close(h: NativeHandle): void;
   send(h: NativeHandle, frame: Uint8Array): void;

@@ -66,6 +66,7 @@ export function openPacketSocket(opts: OpenPacketSocketOptions): PacketSocket {
         ...(opts.rcvBufBytes === undefined ? {} : { rcvBufBytes: opts.rcvBufBytes }),
         ...(opts.sndBufBytes === undefined ? {} : { sndBufBytes: opts.sndBufBytes }),
         ...(opts.txKeyMode === 'counter' ? { forceKeyCounter: 1 } : {}),
+        ...(opts.promiscuous === true ? { promisc: 1 } : {}),
       }),
     ctx,
   );

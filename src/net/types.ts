@@ -48,6 +48,13 @@ export interface OpenPacketSocketOptions {
    * forces the fallback of older kernels (to test it).
    */
   txKeyMode?: 'auto' | 'counter';
+  /**
+   * Put the interface in promiscuous mode for as long as this socket is open:
+   * a packet membership (PACKET_MR_PROMISC) the kernel drops when the socket
+   * closes, as libpcap does. Receivers need it on NICs that filter multicast
+   * and VLAN-tagged frames (virtio-net, real NICs). Default false.
+   */
+  promiscuous?: boolean;
 }
 
 export interface PacketSocketInfo {
@@ -71,6 +78,8 @@ export interface PacketSocketInfo {
    * way that leaves the two counters unsure, which is counted as unmatched).
    */
   txKeyMode: 'scm-ts-opt-id' | 'counter';
+  /** The receive socket holds a promiscuous membership on the interface. */
+  promiscuous: boolean;
 }
 
 export interface ReceiveOptions {

@@ -24,6 +24,8 @@ export interface SubscribeOptions {
   recordDir?: string;
   rcvBufBytes?: number;
   timestamping?: 'software' | 'hardware';
+  /** Ask for promiscuous mode on the socket (a packet membership, dropped at close). Default true: NICs filter multicast otherwise. */
+  promiscuous?: boolean;
   command?: string[];
   signal?: AbortSignal;
   onProgress?: (p: SubscribeProgress) => void;
@@ -78,7 +80,7 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
   const metrics = live && o.metrics !== undefined ? await serveMetrics(o.metrics, live.source) : null;
   let sock: ReturnType<typeof openPacketSocket>;
   try {
-    sock = openPacketSocket({ ifname: o.ifname, netns: o.netns, rcvBufBytes: o.rcvBufBytes ?? 32 << 20, timestamping: o.timestamping });
+    sock = openPacketSocket({ ifname: o.ifname, netns: o.netns, rcvBufBytes: o.rcvBufBytes ?? 32 << 20, timestamping: o.timestamping, promiscuous: o.promiscuous ?? true });
   } catch (e) {
     await metrics?.close();
     throw e;
@@ -95,7 +97,7 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
       writer = await openRecordWriter(o.recordDir, {
         role: 'subscribe', points: [...ROLE_POINTS.subscribe], startedNs: clockNowNs(), command: o.command,
         clock: { name: 'realtime', note: `T3: ${o.timestamping === 'hardware' ? 'NIC hardware' : 'kernel software'} RX timestamp; T4: application time after recvmmsg, in C` },
-        extra: { interface: o.ifname, netns: o.netns ?? null },
+        extra: { interface: o.ifname, netns: o.netns ?? null, promiscuous: sock.info.promiscuous },
       }, { onError: onFault });
     }
     const svIds: Uint8Array[] = [];
