@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', cli: 'src/cli/main.ts', 'demo-child': 'src/demo/child.ts' },
+  entry: { index: 'src/index.ts', cli: 'src/cli/main.ts', 'demo-child': 'src/demo/child.ts', 'guest-agent': 'src/lab/guest-agent-main.ts' },
   format: ['esm'],
   target: 'node20',
   platform: 'node',

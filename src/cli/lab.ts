@@ -10,6 +10,7 @@ import {
   type Hop, type Impairment, type LabConfigInput,
 } from '../lab/index.ts';
 import { renderDown, renderStatus, renderUp } from '../lab/render.ts';
+import { isLabMachine, labExec } from '../lab/lab-exec.ts';
 import { action, EXIT_ENVIRONMENT, EXIT_OK } from './run.ts';
 
 interface ImpairOptions {
@@ -46,6 +47,18 @@ export function impairmentFromFlags(o: ImpairOptions): { hop: Hop; impairment: I
   return { hop, impairment: imp };
 }
 
+function cpuList(flag: string, text: string | undefined): number[] | undefined {
+  if (text === undefined) return undefined;
+  return text.split(',').flatMap((part) => {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw usage(`--${flag} ${text} is not a CPU list`, `e.g. --${flag} 1 or --${flag} 0,1 or --${flag} 2-3`);
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    if (to < from || to - from > 4095) throw usage(`--${flag} ${part} is not a CPU range`, `e.g. --${flag} 2-3`);
+    return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  });
+}
+
 function progressTo(quiet: boolean | undefined): (m: string) => void {
   return quiet ? () => {} : (m) => process.stderr.write(`svtrace lab: ${m}\n`);
 }
@@ -72,17 +85,35 @@ export function register(program: Command): void {
       .option('--mtu <bytes>', 'MTU of the lab links', '1500')
       .option('--vlans <ids>', 'OVS only: comma-separated VLAN IDs to trunk (default: all)')
       .option('--no-verify', 'skip sending test frames through the lab')
+      .option('--vm <kind>', 'netns (a network namespace) or qemu (a QEMU guest with its own kernel on a tap)', 'netns')
+      .option('--accel <a>', 'qemu: auto (KVM when it can run the guest, else TCG emulation), kvm or tcg', 'auto')
+      .option('--vm-cpus <list>', 'qemu: pin the vCPU threads to these host CPUs (vCPU i on the i-th)')
+      .option('--emulator-cpu <list>', 'qemu: pin QEMU\'s other threads (main loop, I/O) to these host CPUs')
+      .option('--vm-memory <mib>', 'qemu: guest memory in MiB', '1024')
       .option('--json', 'print the topology as JSON')
       .option('-q, --quiet', 'no progress on stderr'),
   )
-    .addHelpText('after', '\nExamples:\n  svtrace lab up\n  svtrace lab up --switch bridge --prefix t1 --run-dir /tmp/t1\n  svtrace lab up --delay 500 --jitter 50 --hop vm')
+    .addHelpText('after', '\nExamples:\n  svtrace lab up\n  svtrace lab up --switch bridge --prefix t1 --run-dir /tmp/t1\n  svtrace lab up --delay 500 --jitter 50 --hop vm\n  svtrace lab up --vm qemu --vm-cpus 1 --emulator-cpu 0')
     .action(action(async (o: ImpairOptions & {
       switch: string; runDir: string; prefix: string; mtu: string; vlans?: string; verify: boolean; json?: boolean; quiet?: boolean;
+      vm: string; accel: string; vmCpus?: string; emulatorCpu?: string; vmMemory: string;
     }) => {
       if (o.switch !== 'ovs' && o.switch !== 'bridge' && o.switch !== 'auto') throw usage(`--switch ${o.switch} is not a switch`, 'use --switch ovs or --switch bridge');
+      if (o.vm !== 'netns' && o.vm !== 'qemu') throw usage(`--vm ${o.vm} is not a VM kind`, 'use --vm netns or --vm qemu');
+      if (o.accel !== 'auto' && o.accel !== 'kvm' && o.accel !== 'tcg') throw usage(`--accel ${o.accel} is not an accelerator`, 'use --accel auto, kvm or tcg');
       const input: LabConfigInput = {
-        switch: o.switch, runDir: o.runDir, prefix: o.prefix, mtu: parseNumber('mtu', o.mtu, true), verifyForwarding: o.verify,
+        switch: o.switch, runDir: o.runDir, prefix: o.prefix, mtu: parseNumber('mtu', o.mtu, true), verifyForwarding: o.verify, vm: o.vm,
       };
+      if (o.vm === 'qemu') {
+        input.accel = o.accel;
+        input.vmMemoryMb = parseNumber('vm-memory', o.vmMemory, true);
+        const vmCpus = cpuList('vm-cpus', o.vmCpus);
+        const emulatorCpus = cpuList('emulator-cpu', o.emulatorCpu);
+        if (vmCpus) input.vmCpus = vmCpus;
+        if (emulatorCpus) input.emulatorCpus = emulatorCpus;
+      } else if (o.vmCpus !== undefined || o.emulatorCpu !== undefined || o.accel !== 'auto') {
+        throw usage('--vm-cpus, --emulator-cpu and --accel apply to --vm qemu only', 'add --vm qemu');
+      }
       if (o.vlans !== undefined) input.vlanTrunks = o.vlans.split(',').map((v) => parseNumber('vlans', v.trim(), true));
       const imp = impairmentFromFlags(o);
       if (imp) input.impairments = { [imp.hop]: imp.impairment };
@@ -110,6 +141,30 @@ export function register(program: Command): void {
       const status = await labStatus(o.runDir);
       process.stdout.write(o.json ? JSON.stringify(status, null, 2) + '\n' : renderStatus(status));
       return status.phase === 'none' || status.healthy ? EXIT_OK : EXIT_ENVIRONMENT;
+    }));
+
+  lab
+    .command('exec')
+    .description('run a command on a lab machine: vm (the VM namespace, or the QEMU guest over its control channel) or pub (the publisher namespace)')
+    .argument('<machine>', 'vm or pub')
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .option('--run-dir <dir>', 'the lab\'s run directory', DEFAULT_RUN_DIR)
+    .addHelpText('after', '\nThe exit code is the command\'s; Ctrl-C is forwarded (twice: SIGKILL).\nExamples:\n  svtrace lab exec vm -- uname -a\n  svtrace lab exec vm -- svtrace subscribe -i eth0 -d 10')
+    .action(action(async (machine: string, argv: string[], o: { runDir: string }) => {
+      if (!isLabMachine(machine)) throw usage(`${machine} is not a lab machine`, 'use vm or pub');
+      const h = await labExec(o.runDir, machine, argv, {
+        stdout: (b) => process.stdout.write(b),
+        stderr: (b) => process.stderr.write(b),
+      });
+      let interrupts = 0;
+      const forward = (sig: 'SIGINT' | 'SIGTERM' | 'SIGHUP') => () => h.signal(sig === 'SIGINT' && ++interrupts > 1 ? 'SIGKILL' : sig);
+      const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, forward(sig)] as const);
+      for (const [sig, fn] of handlers) process.on(sig, fn);
+      try {
+        return await h.done;
+      } finally {
+        for (const [sig, fn] of handlers) process.off(sig, fn);
+      }
     }));
 
   withImpairFlags(

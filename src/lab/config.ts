@@ -8,6 +8,8 @@ import { SvtraceError } from '../errors.ts';
 import { validateImpairment, type Impairment, type Hop } from './impair-spec.ts';
 
 export type SwitchKind = 'ovs' | 'bridge';
+/** The lab's VM: a network namespace (fast, the host's kernel) or a QEMU guest on a tap (its own kernel). */
+export type VmKind = 'netns' | 'qemu';
 
 /** The names of everything the lab creates. */
 export interface LabNames {
@@ -45,6 +47,20 @@ export interface LabConfigInput {
   impairments?: Partial<Record<Hop, Impairment>>;
   /** Send a few frames through the lab at the end of `up` and check they arrive (needs tcpreplay). Default true. */
   verifyForwarding?: boolean;
+  /** `netns` (default) or `qemu`. */
+  vm?: VmKind;
+  /** QEMU: accelerator; `auto` (default) takes KVM when it can run the guest, else TCG. */
+  accel?: 'auto' | 'kvm' | 'tcg';
+  /** QEMU: host CPUs for the vCPU threads (vCPU i on vmCpus[i mod n]). Empty: not pinned. */
+  vmCpus?: number[];
+  /** QEMU: host CPUs for the emulator's other threads (main loop, I/O). Empty: not pinned. */
+  emulatorCpus?: number[];
+  /** QEMU: vCPUs of the guest. Default: as many as vmCpus, at least 1. */
+  vcpus?: number;
+  /** QEMU: guest memory. Default 1024 MiB. */
+  vmMemoryMb?: number;
+  /** QEMU: how long to wait for the guest's agent. Default 180 s (TCG boots in ~10 s on an idle machine). */
+  bootTimeoutS?: number;
 }
 
 export interface LabConfig {
@@ -56,6 +72,8 @@ export interface LabConfig {
   vlanTrunks: number[];
   impairments: Partial<Record<Hop, Impairment>>;
   verifyForwarding: boolean;
+  vm: VmKind;
+  qemu: { accel: 'auto' | 'kvm' | 'tcg'; vmCpus: number[]; emulatorCpus: number[]; vcpus: number; memoryMb: number; bootTimeoutS: number };
 }
 
 export const DEFAULT_RUN_DIR = '/run/svtrace/lab';
@@ -162,6 +180,25 @@ export function resolveLabConfig(input: LabConfigInput = {}): LabConfig {
     if (hop !== 'pub' && hop !== 'vm') throw invalid(`unknown hop ${JSON.stringify(hop)}`, 'use --hop pub or --hop vm');
     if (imp !== undefined) impairments[hop] = validateImpairment(imp);
   }
+  const vm = input.vm ?? 'netns';
+  if (vm !== 'netns' && vm !== 'qemu') throw invalid(`unknown VM kind ${JSON.stringify(vm)}`, 'use --vm netns or --vm qemu');
+  const accel = input.accel ?? 'auto';
+  if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw invalid(`unknown accelerator ${JSON.stringify(accel)}`, 'use --accel auto, kvm or tcg');
+  const cpuList = (what: string, list: number[] | undefined) => {
+    for (const c of list ?? []) if (!Number.isInteger(c) || c < 0 || c > 4095) throw invalid(`${what} CPU ${c} is not a CPU number`, `give ${what} as a list like 0,1`);
+    return [...new Set(list ?? [])];
+  };
+  const vmCpus = cpuList('--vm-cpus', input.vmCpus);
+  const emulatorCpus = cpuList('--emulator-cpu', input.emulatorCpus);
+  const vcpus = input.vcpus ?? Math.max(1, vmCpus.length);
+  if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > 64) throw invalid(`${vcpus} vCPUs is out of range`, 'use 1 to 64 vCPUs');
+  const memoryMb = input.vmMemoryMb ?? 1024;
+  if (!Number.isInteger(memoryMb) || memoryMb < 256 || memoryMb > 65536) throw invalid(`guest memory ${memoryMb} MiB is out of range`, 'use 256 to 65536 MiB');
+  const bootTimeoutS = input.bootTimeoutS ?? 180;
+  if (!(bootTimeoutS > 0 && bootTimeoutS <= 3600)) throw invalid(`boot timeout ${bootTimeoutS} s is out of range`, 'use 1 to 3600 s');
+  if (vm === 'netns' && (vmCpus.length > 0 || emulatorCpus.length > 0 || input.accel !== undefined)) {
+    throw invalid('--vm-cpus, --emulator-cpu and --accel apply to a QEMU VM only', 'add --vm qemu, or drop them');
+  }
   return {
     switch: sw,
     runDir: validateRunDir(input.runDir ?? DEFAULT_RUN_DIR),
@@ -171,5 +208,7 @@ export function resolveLabConfig(input: LabConfigInput = {}): LabConfig {
     vlanTrunks: [...new Set(vlanTrunks)].sort((a, b) => a - b),
     impairments,
     verifyForwarding: input.verifyForwarding ?? true,
+    vm,
+    qemu: { accel, vmCpus, emulatorCpus, vcpus, memoryMb, bootTimeoutS },
   };
 }

@@ -8,6 +8,7 @@ import { basename, dirname, relative } from 'node:path';
 import { SvtraceError } from '../errors.ts';
 import { deleteLink, deleteNetns, getLink } from './netlink.ts';
 import { findOurDaemons, ovsPaths, processesMatching, stopDaemon, tapHolders, vsctl } from './ovs.ts';
+import { QEMU_BINARY, stopQemu } from './qemu.ts';
 import { selfTestPcapPath } from './selftest.ts';
 import { loadState, ownerAlive, removeStateFile, statePath, type LabResource, type LabState } from './state.ts';
 
@@ -36,6 +37,7 @@ function describe(r: LabResource): string {
     case 'bridge': return `${r.switch === 'ovs' ? 'OVS bridge' : 'bridge'} ${r.name}`;
     case 'process': return `${r.name}${r.pid ? ` (pid ${r.pid})` : ''}`;
     case 'tap': return `tap ${r.name}`;
+    case 'qemu': return `QEMU${r.pid ? ` (pid ${r.pid})` : ''}`;
   }
 }
 
@@ -63,6 +65,8 @@ async function undo(state: LabState, r: LabResource): Promise<boolean> {
   switch (r.kind) {
     case 'process':
       return (await stopDaemon(paths, r.name)).length > 0;
+    case 'qemu':
+      return (await stopQemu(r.pidfile)).length > 0;
     case 'bridge': {
       const existed = (await getLink(r.name)) !== undefined;
       if (r.switch === 'ovs' && findOurDaemons('ovs-vswitchd', paths.daemons['ovs-vswitchd'].pidfile).length > 0) {
@@ -117,7 +121,7 @@ function namesOf(state: LabState): Set<string> {
 async function waitForOrphans(state: LabState, progress: Progress, timeoutMs = 5_000): Promise<void> {
   const names = namesOf(state);
   const ours = (argv: string[]) =>
-    !['ovsdb-server', 'ovs-vswitchd'].includes(basename(argv[0] ?? '')) &&
+    !['ovsdb-server', 'ovs-vswitchd', QEMU_BINARY].includes(basename(argv[0] ?? '')) &&
     argv.some((a) => names.has(a) || a.includes(state.runDir + '/'));
   const end = Date.now() + timeoutMs;
   let told = false;

@@ -6,6 +6,7 @@ import type { LabDownResult } from './down.ts';
 import { describeImpairment, type QdiscInfo } from './impair-spec.ts';
 import type { LabStatus, StatusItem } from './status.ts';
 import type { LabUpResult } from './up.ts';
+import type { VmTopology } from './state.ts';
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
@@ -35,10 +36,24 @@ export function renderUp(r: LabUpResult): string {
   const rows = [
     ['publisher', `${t.pubNetns}/${t.pubIf} ══ ${t.hostPubIf}  (T1: host receive, ifindex ${t.hostPubIfIndex ?? '?'})`],
     ['switch', `${t.switch === 'ovs' ? 'Open vSwitch' : 'Linux bridge'} ${t.bridge}${ovs}`],
-    ['VM', `${t.hostVmIf} ══ ${t.vmNetns}/${t.vmIf}  (T2: VM port transmit, ifindex ${t.hostVmIfIndex ?? '?'})`],
+    t.vm
+      ? ['VM', `tap ${t.hostVmIf} ══ QEMU (pid ${t.vm.pid ?? '?'}) ══ guest ${t.vm.hostname}/${t.vm.guestIf}  (T2: QEMU takes the frame off the tap, ifindex ${t.hostVmIfIndex ?? '?'})`]
+      : ['VM', `${t.hostVmIf} ══ ${t.vmNetns}/${t.vmIf}  (T2: VM port transmit, ifindex ${t.hostVmIfIndex ?? '?'})`],
   ];
+  if (t.vm) rows.push(...vmRows(t.vm));
   if (r.forwardingCheck) rows.push(['check', r.forwardingCheck.detail]);
   return `lab up in ${seconds(r.durationMs)}, run directory ${t.runDir}\n` + table(rows);
+}
+
+function vmRows(vm: VmTopology): string[][] {
+  const pins = vm.pinning.vcpus.length ? vm.pinning.vcpus.map((p) => `vCPU ${p.vcpu}→CPU ${p.cpu}`).join(', ') : 'vCPUs not pinned';
+  const emu = vm.pinning.emulatorCpus.length ? `emulator→CPU ${vm.pinning.emulatorCpus.join(',')}` : 'emulator not pinned';
+  return [
+    ['accel', vm.accelReason],
+    ['guest', `kernel ${vm.kernelRelease}, ${vm.vcpus} vCPU, ${vm.memoryMb} MiB, ${pins}, ${emu}${vm.bootMs !== undefined ? `, booted in ${seconds(vm.bootMs)}${vm.accel === 'tcg' ? ' (TCG)' : ''}` : ''}`],
+    ['share', `${vm.share} (the same path in the guest; \`lab down\` removes it)`],
+    ['console', vm.consoleLog],
+  ];
 }
 
 export function renderDown(r: LabDownResult): string {
@@ -70,7 +85,8 @@ export function renderStatus(s: LabStatus): string {
   const head =
     `lab in ${s.runDir}: ${s.phase}${s.switch ? ` (${s.switch === 'ovs' ? 'Open vSwitch' : 'Linux bridge'})` : ''}, ` +
     `${s.healthy ? 'healthy' : 'NOT healthy: run `svtrace lab down` then `svtrace lab up`'}\n`;
+  const vm = s.topology?.vm ? table(vmRows(s.topology.vm)) : '';
   const imps = Object.entries(s.impairments).map(([hop, imp]) => `impairment on hop ${hop}: ${imp ? describeImpairment(imp) : ''}\n`);
   const rows = [['KIND', 'NAME', 'STATE', 'LINK', 'MTU', 'QDISC', 'DETAIL'], ...s.items.map(itemRow)];
-  return head + imps.join('') + table(rows);
+  return head + vm + imps.join('') + table(rows);
 }

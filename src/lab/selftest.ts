@@ -71,18 +71,24 @@ export async function checkForwarding(topology: LabTopology, vlanTrunks: number[
   try {
     const end = Date.now() + timeoutMs;
     let received = 0;
+    // a QEMU guest's virtio-net filters multicast until a receiver asks: count what the host hands to its tap
+    const arrived = async () => {
+      const link = topology.vm ? await getLink(topology.hostVmIf) : await getLink(topology.vmIf, topology.vmNetns);
+      return (topology.vm ? link?.txPackets : link?.rxPackets) ?? 0;
+    };
     // OVS may need a moment before it polls a new port: resend until one whole batch comes through
     while (Date.now() < end) {
-      const before = (await getLink(topology.vmIf, topology.vmNetns))?.rxPackets ?? 0;
+      const before = await arrived();
       await run('ip', ['netns', 'exec', topology.pubNetns, 'tcpreplay', '-q', '-t', '-i', topology.pubIf, pcap]);
       await new Promise((r) => setTimeout(r, 50));
-      received = ((await getLink(topology.vmIf, topology.vmNetns))?.rxPackets ?? 0) - before;
+      received = (await arrived()) - before;
       if (received >= frames.length) {
         const kinds = vids.map((v) => (v === undefined ? 'untagged' : `VLAN ${v} priority ${SV_PRIORITY}`)).join(' and ');
         return { ok: true, detail: `${kinds} frames crossed ${topology.hostPubIf} → ${topology.bridge} → ${topology.hostVmIf}` };
       }
     }
-    return { ok: false, detail: `sent batches of ${frames.length} frames from ${topology.pubIf} for ${timeoutMs} ms; the last batch brought ${received} to ${topology.vmIf}` };
+    const to = topology.vm ? `the tap ${topology.hostVmIf}` : topology.vmIf;
+    return { ok: false, detail: `sent batches of ${frames.length} frames from ${topology.pubIf} for ${timeoutMs} ms; the last batch brought ${received} to ${to}` };
   } finally {
     await rm(pcap, { force: true });
   }

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SvtraceError } from '../errors.ts';
 import type { LabConfig, SwitchKind } from './config.ts';
+import type { Accel } from './qemu-spec.ts';
 import type { Hop, Impairment } from './impair-spec.ts';
 
 export const STATE_FILE = 'lab.json';
@@ -25,8 +26,36 @@ export type LabResource =
   | { kind: 'veth'; name: string; peer: string; peerNetns: string }
   | { kind: 'bridge'; name: string; switch: SwitchKind }
   | { kind: 'process'; name: OvsDaemon; pidfile: string; unixctl: string; pid?: number }
-  /** A persistent tap device that OVS's userspace datapath creates (ovs-netdev). */
-  | { kind: 'tap'; name: string };
+  /** A persistent tap device: OVS's userspace datapath's (ovs-netdev), or the QEMU guest's VM port. */
+  | { kind: 'tap'; name: string }
+  /** The QEMU guest: found by its pidfile and by the command line that names it. */
+  | { kind: 'qemu'; pidfile: string; pid?: number };
+
+/** The QEMU guest of a `--vm qemu` lab. */
+export interface VmTopology {
+  kind: 'qemu';
+  accel: Accel;
+  /** Why this accelerator: shown by `lab status`, kept in records and reports (TCG timings are an emulator's). */
+  accelReason: string;
+  /** The host's tap (also topology.hostVmIf: T2), QEMU's virtio-net backend. */
+  tap: string;
+  /** The guest's interface (virtio-net): T3, T4. */
+  guestIf: string;
+  mac: string;
+  hostname: string;
+  pid?: number;
+  vcpus: number;
+  memoryMb: number;
+  /** vCPU index → host CPU; the emulator's other threads on emulatorCpus. Empty: not pinned. */
+  pinning: { vcpus: Array<{ vcpu: number; tid: number; cpu: number }>; emulatorCpus: number[] };
+  /** Host directory shared writable with the guest at the same path (records come back through it; `down` removes it). */
+  share: string;
+  controlSockets: string[];
+  consoleLog: string;
+  kernelRelease: string;
+  /** From QEMU's start to the agent's first answer. */
+  bootMs?: number;
+}
 
 /** The lab as data, for the commands that use it (trace, publish, subscribe). */
 export interface LabTopology {
@@ -44,6 +73,8 @@ export interface LabTopology {
   hostVmIfIndex?: number;
   bridge: string;
   mtu: number;
+  /** Present for a QEMU VM (then vmNetns is '' and vmIf is the guest's interface). */
+  vm?: VmTopology;
   ovs?: { dir: string; dbSock: string; pids: Partial<Record<OvsDaemon, number>> };
 }
 

@@ -10,6 +10,7 @@ import { readQdiscs } from './impair.ts';
 import type { Hop, Impairment, QdiscInfo } from './impair-spec.ts';
 import { getLink, listNetns, type LinkInfo } from './netlink.ts';
 import { findOurDaemons, listPorts, ovsPaths } from './ovs.ts';
+import { ourQemuPid, qemuByCommandLine } from './qemu.ts';
 import { loadState, ownerAlive, type LabResource, type LabState, type LabTopology } from './state.ts';
 
 export interface LinkStatus {
@@ -96,6 +97,10 @@ async function itemsOf(state: LabState, r: LabResource, netnsList: string[]): Pr
     }
     case 'tap':
       return [await linkItem('tap', r.name, undefined)];
+    case 'qemu': {
+      const pids = [...new Set([ourQemuPid(r.pidfile), ...qemuByCommandLine(r.pidfile)].filter((p): p is number => p !== undefined))];
+      return [{ kind: 'process', name: 'qemu', present: pids.length > 0, pids }];
+    }
     case 'dir':
       return r.tree ? [{ kind: 'dir', name: r.path, present: existsSync(r.path) }] : [];
   }

@@ -5,6 +5,9 @@
  *                                        ├─ bridge (OVS userspace datapath, or Linux bridge), root namespace
  *   [vmNetns]  vmIf  ══veth══ hostVmIf  ─┘
  *
+ * With `vm: 'qemu'` the VM is a QEMU guest instead (vm-qemu.ts):
+ *   [guest]    eth0 (virtio-net) ══ QEMU ══ tap hostVmIf ─┘
+ *
  * Each resource is added to the state file before it is created, so `down`
  * can clean up after a crash; a failure midway rolls back and rethrows.
  */
@@ -20,6 +23,7 @@ import {
   addBridge, createDb, OVS_DATAPATH_TAP, ovsPaths, schemaPath, startOvsdbServer, startVswitchd, tapHolders,
 } from './ovs.ts';
 import { checkForwarding } from './selftest.ts';
+import { buildQemuVm, checkQemuAvailable, createVmTap } from './vm-qemu.ts';
 import {
   claimRunDir, processStartTicks, removeStateFile, saveState, STATE_VERSION, type LabResource, type LabState, type LabTopology,
 } from './state.ts';
@@ -62,9 +66,10 @@ async function checkNamesFree(config: LabConfig, sw: SwitchKind): Promise<void> 
   const n = config.names;
   const taken: string[] = [];
   const netns = await listNetns();
-  for (const ns of [n.pubNetns, n.vmNetns]) if (netns.includes(ns)) taken.push(`namespace ${ns}`);
+  const qemu = config.vm === 'qemu';
+  for (const ns of qemu ? [n.pubNetns] : [n.pubNetns, n.vmNetns]) if (netns.includes(ns)) taken.push(`namespace ${ns}`);
   const links = await listLinks();
-  for (const link of [n.hostPubIf, n.hostVmIf, n.bridge, n.pubIf, n.vmIf]) if (links.includes(link)) taken.push(`link ${link}`);
+  for (const link of [n.hostPubIf, n.hostVmIf, n.bridge, n.pubIf, ...(qemu ? [] : [n.vmIf])]) if (links.includes(link)) taken.push(`link ${link}`);
   if (taken.length > 0) {
     throw new SvtraceError('LAB_NAME_IN_USE', `these names are already in use: ${taken.join(', ')}`, {
       hint: 'take down the lab that uses them (svtrace lab down --run-dir DIR), or choose another --prefix',
@@ -86,7 +91,7 @@ function newState(config: LabConfig, sw: SwitchKind): LabState {
   const topology: LabTopology = {
     runDir: config.runDir, switch: sw, mtu: config.mtu, bridge: n.bridge,
     pubNetns: n.pubNetns, pubIf: n.pubIf, hostPubIf: n.hostPubIf,
-    vmNetns: n.vmNetns, vmIf: n.vmIf, hostVmIf: n.hostVmIf,
+    vmNetns: config.vm === 'qemu' ? '' : n.vmNetns, vmIf: config.vm === 'qemu' ? 'eth0' : n.vmIf, hostVmIf: n.hostVmIf,
   };
   return {
     version: STATE_VERSION, runDir: config.runDir, phase: 'creating', createdAt: new Date().toISOString(),
@@ -96,6 +101,7 @@ function newState(config: LabConfig, sw: SwitchKind): LabState {
 }
 
 /** Records the resource, then creates it. */
+export type Step = (state: LabState, resource: LabResource, create: () => Promise<void>) => Promise<void>;
 async function step(state: LabState, resource: LabResource, create: () => Promise<void>): Promise<void> {
   state.resources.push(resource);
   await saveState(state);
@@ -142,7 +148,8 @@ async function buildLinuxBridge(state: LabState, config: LabConfig, progress: Pr
 
 async function build(state: LabState, config: LabConfig, progress: Progress): Promise<void> {
   const n = config.names;
-  for (const ns of [n.pubNetns, n.vmNetns]) {
+  const qemu = config.vm === 'qemu';
+  for (const ns of qemu ? [n.pubNetns] : [n.pubNetns, n.vmNetns]) {
     progress(`creating namespace ${ns}`);
     await step(state, { kind: 'netns', name: ns }, () => run('ip', ['netns', 'add', ns]).then(() => undefined));
     // links created in the namespace from now on start with IPv6 off
@@ -150,7 +157,7 @@ async function build(state: LabState, config: LabConfig, progress: Progress): Pr
   }
   const pairs = [
     { host: n.hostPubIf, peer: n.pubIf, netns: n.pubNetns },
-    { host: n.hostVmIf, peer: n.vmIf, netns: n.vmNetns },
+    ...(qemu ? [] : [{ host: n.hostVmIf, peer: n.vmIf, netns: n.vmNetns }]),
   ];
   for (const p of pairs) {
     progress(`creating veth ${p.host} ↔ ${p.netns}/${p.peer}`);
@@ -161,12 +168,14 @@ async function build(state: LabState, config: LabConfig, progress: Progress): Pr
     await quietUp(p.host, undefined, config.mtu);
     await quietUp(p.peer, p.netns, config.mtu);
   }
+  if (qemu) await createVmTap(state, config, step, progress);
   if (state.topology.switch === 'ovs') await buildOvs(state, config, progress);
   else await buildLinuxBridge(state, config, progress);
   const hostPub = await getLink(n.hostPubIf);
   const hostVm = await getLink(n.hostVmIf);
   if (hostPub) state.topology.hostPubIfIndex = hostPub.ifindex;
   if (hostVm) state.topology.hostVmIfIndex = hostVm.ifindex;
+  if (qemu) await buildQemuVm(state, config, step, progress);
   if (config.verifyForwarding) {
     progress('checking that frames cross the lab');
     const check = await checkForwarding(state.topology, config.vlanTrunks);
@@ -209,6 +218,7 @@ export async function labUp(input: LabConfigInput = {}, options: LabUpOptions = 
   for (const tool of ['ip', 'sysctl', ...(Object.keys(config.impairments).length ? ['tc'] : [])]) {
     if (!hasCommand(tool)) throw new SvtraceError('LAB_TOOL_MISSING', `${tool} is not installed`, { hint: 'apt-get install iproute2 procps' });
   }
+  if (config.vm === 'qemu') checkQemuAvailable();
   const sw = chooseSwitch(config, progress);
   const state = newState(config, sw);
   await claimRunDir(state);
