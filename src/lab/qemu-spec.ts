@@ -125,6 +125,7 @@ export function kernelCmdline(s: QemuSpec): string {
   return [
     'console=ttyS0', 'panic=-1', 'quiet', 'loglevel=4',
     `svtrace.hostname=${s.hostname}`,
+    `svtrace.accel=${s.accel}`,
     `svtrace.records=${checkCmdlinePath('share directory', s.paths.share)}`,
     `svtrace.node=${checkCmdlinePath('node', s.node)}`,
     `svtrace.agent=${checkCmdlinePath('svtrace guest agent', s.agent)}`,

@@ -16,7 +16,7 @@ export const QEMU_BINARY = 'qemu-system-x86_64';
 export const DEFAULT_GUEST_DIR = '/var/cache/svtrace/guest';
 
 export function probeKvm(): KvmFacts {
-  let device = false;
+  let device: boolean;
   try {
     accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
     device = true;

@@ -69,6 +69,13 @@ export interface SubscribeResult {
   recordDir: string | null;
 }
 
+/** Inside the lab's QEMU guest (its agent sets SVTRACE_VM_ACCEL): which accelerator, since TCG timings are an emulator's. */
+function guestOfLab(): { vm?: { accel: string; note: string } } {
+  const accel = process.env.SVTRACE_VM_ACCEL;
+  if (accel !== 'tcg' && accel !== 'kvm') return {};
+  return { vm: { accel, note: accel === 'tcg' ? 'QEMU TCG emulation (no KVM): timings are an emulator\'s, not a real VM\'s' : 'QEMU with KVM' } };
+}
+
 export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult> {
   const filter = parseStreamFilter(o.streams);
   const receiver = createReceiver(filter);
@@ -97,7 +104,7 @@ export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult
       writer = await openRecordWriter(o.recordDir, {
         role: 'subscribe', points: [...ROLE_POINTS.subscribe], startedNs: clockNowNs(), command: o.command,
         clock: { name: 'realtime', note: `T3: ${o.timestamping === 'hardware' ? 'NIC hardware' : 'kernel software'} RX timestamp; T4: application time after recvmmsg, in C` },
-        extra: { interface: o.ifname, netns: o.netns ?? null, promiscuous: sock.info.promiscuous },
+        extra: { interface: o.ifname, netns: o.netns ?? null, promiscuous: sock.info.promiscuous, ...guestOfLab() },
       }, { onError: onFault });
     }
     const svIds: Uint8Array[] = [];
