@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(bpftrace tshark tcpreplay tcpdump openvswitch-switch iproute2 python3-pandas fonts-dejavu-core)
+# qemu-system-x86, busybox-static, kmod: the lab's QEMU guest (`lab up --vm qemu`; its image is prepared below)
+packages=(bpftrace tshark tcpreplay tcpdump openvswitch-switch iproute2 python3-pandas fonts-dejavu-core qemu-system-x86 busybox-static kmod)
 # --tests: also what only the tests use (headless Chromium opens report.html).
 if [ "${1:-}" = "--tests" ]; then packages+=(chromium); fi
 missing=()
@@ -26,6 +27,12 @@ fi
 # tracefs for bpftrace's tracepoints (normally mounted already)
 if [ "$(id -u)" -eq 0 ] && [ ! -e /sys/kernel/tracing/events ] && [ -d /sys/kernel/tracing ]; then
   mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+fi
+
+# The QEMU guest's kernel and initramfs, from Debian packages, into a cache (no download at run time).
+# SVTRACE_GUEST_DIR moves the cache; quick when it is current.
+if [ "$(id -u)" -eq 0 ]; then
+  scripts/guest/build.sh "${SVTRACE_GUEST_DIR:-/var/cache/svtrace/guest}" >&2
 fi
 
 stamp=node_modules/.svtrace-setup

@@ -11,9 +11,12 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${1:-/var/cache/svtrace/guest}"
 busybox=/bin/busybox
-[ -x "$busybox" ] && "$busybox" --list | grep -qx cpio || { echo "guest: busybox-static is not installed" >&2; exit 3; }
+applets=$([ -x "$busybox" ] && "$busybox" --list || true)
+grep -qx cpio <<< "$applets" || { echo "guest: busybox-static is not installed (/bin/busybox with cpio)" >&2; exit 3; }
 
-pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n 1)
+resolve() { apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n 1; }
+pkg=$(resolve)
+if [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ]; then apt-get update -q >&2; pkg=$(resolve); fi
 [ -n "$pkg" ] || { echo "guest: cannot resolve linux-image-amd64 (run apt-get update)" >&2; exit 3; }
 recipe=$(cat "$here/init" "$here/build.sh" | sha256sum | cut -c1-16)
 if [ -f "$cache/guest.json" ] && grep -q "\"package\": \"$pkg\"" "$cache/guest.json" && grep -q "\"recipe\": \"$recipe\"" "$cache/guest.json" \
