@@ -11,6 +11,8 @@ import {
 } from '../lab/index.ts';
 import { renderDown, renderStatus, renderUp } from '../lab/render.ts';
 import { isLabMachine, labExec } from '../lab/lab-exec.ts';
+import { openControl } from '../lab/vm-control.ts';
+import { measureClockOffset } from '../lab/clock-offset.ts';
 import { action, EXIT_ENVIRONMENT, EXIT_OK } from './run.ts';
 
 interface ImpairOptions {
@@ -164,6 +166,29 @@ export function register(program: Command): void {
         return await h.done;
       } finally {
         for (const [sig, fn] of handlers) process.off(sig, fn);
+      }
+    }));
+
+  lab
+    .command('clock')
+    .description('measure the QEMU guest\'s clock against the host\'s (NTP-style over the control channel, min-RTT of 16 exchanges)')
+    .option('--run-dir <dir>', 'the lab\'s run directory', DEFAULT_RUN_DIR)
+    .option('--json', 'print the measurement as JSON (ns as strings)')
+    .action(action(async (o: { runDir: string; json?: boolean }) => {
+      const topology = await readLabState(o.runDir);
+      if (!topology.vm) throw new SvtraceError('LAB_NO_VM_CLOCK', 'this lab\'s VM is a network namespace: it shares the host\'s clock', { hint: 'svtrace lab up --vm qemu' });
+      const session = await openControl(topology.vm.controlSockets);
+      try {
+        const c = await measureClockOffset(session);
+        if (!c) throw new SvtraceError('LAB_VM_UNREACHABLE', 'the guest did not answer a single clock exchange', { hint: 'svtrace lab status' });
+        if (o.json) {
+          process.stdout.write(JSON.stringify({ accel: topology.vm.accel, ...Object.fromEntries(Object.entries(c).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v])) }, null, 2) + '\n');
+        } else {
+          const us = (ns: bigint) => (Number(ns) / 1000).toFixed(1);
+          process.stdout.write(`guest ${topology.vm.hostname} − host: ${us(c.offsetNs)} µs ± ${us(c.uncertaintyNs)} µs (min RTT ${us(c.rttNs)} µs of ${c.exchanges} exchanges${topology.vm.accel === 'tcg' ? '; TCG emulation: an emulator\'s timings' : ''})\n`);
+        }
+      } finally {
+        await session.close();
       }
     }));
 

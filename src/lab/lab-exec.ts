@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { SvtraceError } from '../errors.ts';
 import type { ForwardedSignal } from './agent-protocol.ts';
+import type { ClockOffset } from './clock-offset.ts';
 import { readLabState } from './state.ts';
 import { vmExec, type VmExecIo } from './vm-control.ts';
 
@@ -20,6 +21,8 @@ export function isLabMachine(s: string): s is LabMachine {
 export interface LabExecHandle {
   /** Where the command runs, in words. */
   where: string;
+  /** QEMU guest only: its clock against the host's when the command started. */
+  clockOffset?: ClockOffset;
   /** The exit code (128 + signal number when a signal ended it, as a shell reports it). */
   done: Promise<number>;
   signal(sig: ForwardedSignal): void;
@@ -36,7 +39,9 @@ export async function labExec(runDir: string, machine: LabMachine, argv: string[
   const topology = await readLabState(runDir);
   if (machine === 'vm' && topology.vm) {
     const h = await vmExec(topology.vm.controlSockets, argv, io);
-    return { where: `guest ${topology.vm.hostname}`, done: h.done.then((r) => exitCodeOf(r.code, r.signal)), signal: h.signal };
+    const handle: LabExecHandle = { where: `guest ${topology.vm.hostname}`, done: h.done.then((r) => exitCodeOf(r.code, r.signal)), signal: h.signal };
+    if (h.clockOffset) handle.clockOffset = h.clockOffset;
+    return handle;
   }
   const netns = machine === 'vm' ? topology.vmNetns : topology.pubNetns;
   const child = spawn('ip', ['netns', 'exec', netns, ...argv], { stdio: ['inherit', 'pipe', 'pipe'], cwd: io.cwd, env: { ...process.env, ...(io.env ?? {}) } });

@@ -11,6 +11,7 @@ import { SvtraceError } from '../errors.ts';
 import {
   encodeMessage, lineSplitter, parseGuestMessage, type ForwardedSignal, type GuestMessage, type HostMessage,
 } from './agent-protocol.ts';
+import { clockOffsetEnv, measureClockOffset, type ClockOffset } from './clock-offset.ts';
 import { processStartTicks } from './state.ts';
 
 export interface ControlSession {
@@ -143,6 +144,8 @@ export interface VmExecResult {
 
 export interface VmExecHandle {
   done: Promise<VmExecResult>;
+  /** The guest's clock against the host's, measured just before the command started (also in its environment). */
+  clockOffset: ClockOffset | undefined;
   /** Forwards a signal to the command's process group in the guest. */
   signal(sig: ForwardedSignal): void;
 }
@@ -150,6 +153,7 @@ export interface VmExecHandle {
 /** Runs argv in the guest over a free control port. */
 export async function vmExec(sockets: string[], argv: string[], io: VmExecIo): Promise<VmExecHandle> {
   const session = await openControl(sockets);
+  const clockOffset = await measureClockOffset(session);
   const done = new Promise<VmExecResult>((resolve, reject) => {
     let finished = false;
     session.onMessage((m) => {
@@ -167,7 +171,8 @@ export async function vmExec(sockets: string[], argv: string[], io: VmExecIo): P
   });
   const exec: HostMessage = { t: 'exec', argv };
   if (io.cwd !== undefined) exec.cwd = io.cwd;
-  if (io.env !== undefined) exec.env = io.env;
+  const env = { ...(clockOffset ? clockOffsetEnv(clockOffset) : {}), ...(io.env ?? {}) };
+  if (Object.keys(env).length > 0) exec.env = env;
   session.send(exec);
-  return { done, signal: (sig) => session.send({ t: 'signal', sig }) };
+  return { done, clockOffset, signal: (sig) => session.send({ t: 'signal', sig }) };
 }

@@ -70,10 +70,18 @@ export interface SubscribeResult {
 }
 
 /** Inside the lab's QEMU guest (its agent sets SVTRACE_VM_ACCEL): which accelerator, since TCG timings are an emulator's. */
-function guestOfLab(): { vm?: { accel: string; note: string } } {
-  const accel = process.env.SVTRACE_VM_ACCEL;
+function guestOfLab(): { vm?: { accel: string; note: string; clock?: Record<string, string> } } {
+  const env = process.env;
+  const accel = env.SVTRACE_VM_ACCEL;
   if (accel !== 'tcg' && accel !== 'kvm') return {};
-  return { vm: { accel, note: accel === 'tcg' ? 'QEMU TCG emulation (no KVM): timings are an emulator\'s, not a real VM\'s' : 'QEMU with KVM' } };
+  const note = accel === 'tcg' ? 'QEMU TCG emulation (no KVM): timings are an emulator\'s, not a real VM\'s' : 'QEMU with KVM';
+  const ns = (v: string | undefined) => (v !== undefined && /^-?\d{1,19}$/.test(v) ? v : undefined);
+  const offset = ns(env.SVTRACE_CLOCK_OFFSET_NS);
+  const clock = offset === undefined ? undefined : {
+    method: 'guest − host CLOCK_REALTIME, NTP-style over the lab control channel, min-RTT exchange, measured when the command started',
+    offsetNs: offset, uncertaintyNs: ns(env.SVTRACE_CLOCK_UNCERTAINTY_NS) ?? '', measuredAtNs: ns(env.SVTRACE_CLOCK_MEASURED_AT_NS) ?? '',
+  };
+  return { vm: { accel, note, ...(clock ? { clock } : {}) } };
 }
 
 export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult> {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { lineSplitter, parseGuestMessage, parseHostMessage } from '../../src/lab/agent-protocol.ts';
+import { estimateOffset } from '../../src/lab/clock-offset.ts';
 import { resolveLabConfig } from '../../src/lab/config.ts';
 import { chooseAccel, kernelCmdline, macForPrefix, qemuArgs, vmPaths, type QemuSpec } from '../../src/lab/qemu-spec.ts';
 
@@ -88,4 +89,21 @@ test('lineSplitter: lines across chunks, CRs dropped, empty lines skipped', () =
   assert.deepEqual(lines, ['{"a":1}', '{"b":2}']);
   feed(Buffer.from(':3}\n'));
   assert.deepEqual(lines, ['{"a":1}', '{"b":2}', '{"c":3}']);
+});
+
+test('estimateOffset: the exchange with the shortest round trip wins; offset = guest − midpoint', () => {
+  const host = 1_764_892_000_000_000_000n;
+  const lag = -1_250_000_000n; // the guest 1.25 s behind, as measured here
+  const exchanges = [
+    { t0Ns: host, guestNs: host + lag + 900_000n, t1Ns: host + 1_000_000n }, // 1 ms round trip, the answer waited on the way back
+    { t0Ns: host + 5_000_000n, guestNs: host + 5_000_000n + lag + 20_000n, t1Ns: host + 5_040_000n }, // 40 µs: kept
+    { t0Ns: host + 9_000_000n, guestNs: host + lag, t1Ns: host + 8_000_000n }, // time went backwards: ignored
+  ];
+  const o = estimateOffset(exchanges);
+  assert.ok(o);
+  assert.equal(o.offsetNs, lag);
+  assert.equal(o.rttNs, 40_000n);
+  assert.equal(o.uncertaintyNs, 20_000n);
+  assert.equal(o.exchanges, 3);
+  assert.equal(estimateOffset([]), undefined);
 });

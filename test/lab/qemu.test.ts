@@ -116,14 +116,43 @@ test('lab up --vm qemu: a real guest on a tap; lab exec; subscribe in the guest 
   t.diagnostic(`published ${pub.framesSent}, received ${r.samples} in the guest (missing ${r.streams[0]?.missing ?? '?'}, guest kernel drops ${r.rx.kernelDrops}; tap tx ${tap?.packets ?? '?'}, tap drops ${tap?.dropped ?? '?'}; TCG timings are an emulator's)`);
   assert.equal(pub.framesSent, 8 * RATE);
   assert.ok(r.samples >= 0.999 * pub.framesSent, `received ${r.samples} of ${pub.framesSent}`);
-  const manifest = JSON.parse(readFileSync(join(record, 'manifest.json'), 'utf8')) as { host: string; extra?: { promiscuous?: boolean; vm?: { accel: string } } };
+  const manifest = JSON.parse(readFileSync(join(record, 'manifest.json'), 'utf8')) as {
+    host: string; extra?: { promiscuous?: boolean; vm?: { accel: string; clock?: { offsetNs: string; uncertaintyNs: string } } };
+  };
   assert.equal(manifest.host, vm.hostname, 'records written in the guest carry its hostname');
   assert.equal(manifest.extra?.vm?.accel, vm.accel, 'and say which accelerator ran the guest');
   assert.equal(manifest.extra?.promiscuous, true);
+  const clock = manifest.extra?.vm?.clock;
+  assert.ok(clock, 'the record keeps the guest↔host clock offset measured when subscribe started');
+  t.diagnostic(`guest − host clock: ${(Number(clock.offsetNs) / 1e6).toFixed(3)} ms ± ${(Number(clock.uncertaintyNs) / 1e6).toFixed(3)} ms`);
+  assert.ok(BigInt(clock.uncertaintyNs) < 100_000_000n, 'within ± 100 ms even under TCG');
 
   // down removes QEMU, the tap and every file
   const pidfile = vmPaths(runDir).pidfile;
   await labDown(runDir);
   assert.deepEqual(qemuByCommandLine(pidfile), []);
   assert.equal(existsSync(vmPaths(runDir).dir), false);
+});
+
+test('lab down after a kill -9 of `lab up --vm qemu` while the guest boots: QEMU, the tap and the files go', { skip, timeout: 120_000 }, async (t) => {
+  const prefix = uniquePrefix('qk');
+  const runDir = tempRunDir('qemuk');
+  try {
+    const child = spawn(process.execPath, [...process.execArgv, join(import.meta.dirname, 'helpers', 'up-child.ts'), runDir, prefix, 'bridge', 'qemu'], { stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    const pidfile = vmPaths(runDir).pidfile;
+    const end = Date.now() + 60_000;
+    while (qemuByCommandLine(pidfile).length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(qemuByCommandLine(pidfile).length > 0, 'QEMU started');
+    child.kill('SIGKILL');
+    await exited;
+    assert.equal((await labStatus(runDir)).phase, 'crashed');
+    await labDown(runDir);
+    assert.deepEqual(qemuByCommandLine(pidfile), []);
+    assert.deepEqual(leftovers(prefix, runDir), []);
+    t.diagnostic('nothing left after the crash');
+  } finally {
+    await labDown(runDir).catch(() => undefined);
+    removeDir(runDir);
+  }
 });
