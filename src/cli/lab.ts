@@ -92,13 +92,14 @@ export function register(program: Command): void {
       .option('--vm-cpus <list>', 'qemu: pin the vCPU threads to these host CPUs (vCPU i on the i-th)')
       .option('--emulator-cpu <list>', 'qemu: pin QEMU\'s other threads (main loop, I/O) to these host CPUs')
       .option('--vm-memory <mib>', 'qemu: guest memory in MiB', '1024')
+      .option('--tap-queue <frames>', 'qemu: the tap\'s queue (txqueuelen); deeper turns the emulator\'s stalls into latency instead of loss', '1000')
       .option('--json', 'print the topology as JSON')
       .option('-q, --quiet', 'no progress on stderr'),
   )
     .addHelpText('after', '\nExamples:\n  svtrace lab up\n  svtrace lab up --switch bridge --prefix t1 --run-dir /tmp/t1\n  svtrace lab up --delay 500 --jitter 50 --hop vm\n  svtrace lab up --vm qemu --vm-cpus 1 --emulator-cpu 0')
     .action(action(async (o: ImpairOptions & {
       switch: string; runDir: string; prefix: string; mtu: string; vlans?: string; verify: boolean; json?: boolean; quiet?: boolean;
-      vm: string; accel: string; vmCpus?: string; emulatorCpu?: string; vmMemory: string;
+      vm: string; accel: string; vmCpus?: string; emulatorCpu?: string; vmMemory: string; tapQueue: string;
     }) => {
       if (o.switch !== 'ovs' && o.switch !== 'bridge' && o.switch !== 'auto') throw usage(`--switch ${o.switch} is not a switch`, 'use --switch ovs or --switch bridge');
       if (o.vm !== 'netns' && o.vm !== 'qemu') throw usage(`--vm ${o.vm} is not a VM kind`, 'use --vm netns or --vm qemu');
@@ -109,6 +110,7 @@ export function register(program: Command): void {
       if (o.vm === 'qemu') {
         input.accel = o.accel;
         input.vmMemoryMb = parseNumber('vm-memory', o.vmMemory, true);
+        input.tapQueueFrames = parseNumber('tap-queue', o.tapQueue, true);
         const vmCpus = cpuList('vm-cpus', o.vmCpus);
         const emulatorCpus = cpuList('emulator-cpu', o.emulatorCpu);
         if (vmCpus) input.vmCpus = vmCpus;

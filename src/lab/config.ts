@@ -59,6 +59,12 @@ export interface LabConfigInput {
   vcpus?: number;
   /** QEMU: guest memory. Default 1024 MiB. */
   vmMemoryMb?: number;
+  /**
+   * QEMU: the tap's queue in frames (txqueuelen; the kernel's default is 1000).
+   * Frames wait there while QEMU is not reading: under TCG on a loaded machine a
+   * deeper queue turns the emulator's stalls into latency instead of loss.
+   */
+  tapQueueFrames?: number;
   /** QEMU: how long to wait for the guest's agent. Default 180 s (TCG boots in ~10 s on an idle machine). */
   bootTimeoutS?: number;
 }
@@ -73,7 +79,7 @@ export interface LabConfig {
   impairments: Partial<Record<Hop, Impairment>>;
   verifyForwarding: boolean;
   vm: VmKind;
-  qemu: { accel: 'auto' | 'kvm' | 'tcg'; vmCpus: number[]; emulatorCpus: number[]; vcpus: number; memoryMb: number; bootTimeoutS: number };
+  qemu: { accel: 'auto' | 'kvm' | 'tcg'; vmCpus: number[]; emulatorCpus: number[]; vcpus: number; memoryMb: number; bootTimeoutS: number; tapQueueFrames: number };
 }
 
 export const DEFAULT_RUN_DIR = '/run/svtrace/lab';
@@ -194,6 +200,8 @@ export function resolveLabConfig(input: LabConfigInput = {}): LabConfig {
   if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > 64) throw invalid(`${vcpus} vCPUs is out of range`, 'use 1 to 64 vCPUs');
   const memoryMb = input.vmMemoryMb ?? 1024;
   if (!Number.isInteger(memoryMb) || memoryMb < 256 || memoryMb > 65536) throw invalid(`guest memory ${memoryMb} MiB is out of range`, 'use 256 to 65536 MiB');
+  const tapQueueFrames = input.tapQueueFrames ?? 1000;
+  if (!Number.isInteger(tapQueueFrames) || tapQueueFrames < 1 || tapQueueFrames > 1_000_000) throw invalid(`tap queue of ${tapQueueFrames} frames is out of range`, 'use 1 to 1000000 frames');
   const bootTimeoutS = input.bootTimeoutS ?? 180;
   if (!(bootTimeoutS > 0 && bootTimeoutS <= 3600)) throw invalid(`boot timeout ${bootTimeoutS} s is out of range`, 'use 1 to 3600 s');
   if (vm === 'netns' && (vmCpus.length > 0 || emulatorCpus.length > 0 || input.accel !== undefined)) {
@@ -209,6 +217,6 @@ export function resolveLabConfig(input: LabConfigInput = {}): LabConfig {
     impairments,
     verifyForwarding: input.verifyForwarding ?? true,
     vm,
-    qemu: { accel, vmCpus, emulatorCpus, vcpus, memoryMb, bootTimeoutS },
+    qemu: { accel, vmCpus, emulatorCpus, vcpus, memoryMb, bootTimeoutS, tapQueueFrames },
   };
 }

@@ -51,6 +51,7 @@ function vmRows(vm: VmTopology): string[][] {
   return [
     ['accel', vm.accelReason],
     ['guest', `kernel ${vm.kernelRelease}, ${vm.vcpus} vCPU, ${vm.memoryMb} MiB, ${pins}, ${emu}${vm.bootMs !== undefined ? `, booted in ${seconds(vm.bootMs)}${vm.accel === 'tcg' ? ' (TCG)' : ''}` : ''}`],
+    ['tap', `${vm.tap}, queue ${vm.tapQueueFrames} frames`],
     ['share', `${vm.share} (the same path in the guest; \`lab down\` removes it)`],
     ['console', vm.consoleLog],
   ];

@@ -39,6 +39,8 @@ export interface VmTopology {
   accelReason: string;
   /** The host's tap (also topology.hostVmIf: T2), QEMU's virtio-net backend. */
   tap: string;
+  /** The tap's queue (txqueuelen) in frames. */
+  tapQueueFrames: number;
   /** The guest's interface (virtio-net): T3, T4. */
   guestIf: string;
   mac: string;

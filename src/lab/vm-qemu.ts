@@ -50,6 +50,7 @@ export async function createVmTap(state: LabState, config: LabConfig, step: Step
   await step(state, { kind: 'tap', name: tap }, async () => {
     await run('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap']);
   });
+  await run('ip', ['link', 'set', 'dev', tap, 'txqueuelen', String(config.qemu.tapQueueFrames)]);
   await disableIpv6(undefined, tap).catch(() => undefined);
   await quietUp(tap, undefined, config.mtu);
 }
@@ -67,7 +68,7 @@ export async function buildQemuVm(state: LabState, config: LabConfig, step: Step
   };
   const vm: VmTopology = {
     kind: 'qemu', accel: choice.accel, accelReason: choice.accel === 'tcg' ? `${choice.reason}; ${TCG_NOTE}` : choice.reason,
-    tap: spec.tap, guestIf: 'eth0', mac: spec.mac, hostname: spec.hostname, vcpus: spec.vcpus, memoryMb: spec.memoryMb,
+    tap: spec.tap, tapQueueFrames: config.qemu.tapQueueFrames, guestIf: 'eth0', mac: spec.mac, hostname: spec.hostname, vcpus: spec.vcpus, memoryMb: spec.memoryMb,
     pinning: { vcpus: [], emulatorCpus: config.qemu.emulatorCpus }, share: paths.share, controlSockets: paths.controlSockets,
     consoleLog: paths.consoleLog, kernelRelease: image.release,
   };

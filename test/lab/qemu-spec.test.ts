@@ -60,7 +60,7 @@ test('macForPrefix: locally administered unicast, stable, distinct per prefix', 
 
 test('resolveLabConfig: the QEMU options, validated', () => {
   const c = resolveLabConfig({ vm: 'qemu', vmCpus: [1, 1], emulatorCpus: [0] });
-  assert.deepEqual(c.qemu, { accel: 'auto', vmCpus: [1], emulatorCpus: [0], vcpus: 1, memoryMb: 1024, bootTimeoutS: 180 });
+  assert.deepEqual(c.qemu, { accel: 'auto', vmCpus: [1], emulatorCpus: [0], vcpus: 1, memoryMb: 1024, bootTimeoutS: 180, tapQueueFrames: 1000 });
   assert.equal(resolveLabConfig().vm, 'netns');
   assert.throws(() => resolveLabConfig({ vm: 'xen' as 'qemu' }), { code: 'LAB_CONFIG_INVALID' });
   assert.throws(() => resolveLabConfig({ vmCpus: [1] }), { code: 'LAB_CONFIG_INVALID' }, 'pinning needs --vm qemu');

@@ -3,13 +3,16 @@
 // control channel, and `svtrace subscribe` in the guest receives the SV
 // published on the host through the tap and virtio-net: nothing without
 // promiscuous mode (virtio-net filters multicast in the device), ≥ 99.9 %
-// with it. `lab down` leaves nothing behind, also when the test fails.
+// with it; T2 is taken where QEMU consumes the frame off the tap (a custom
+// point of `svtrace trace`). `lab down` leaves nothing behind, also when the
+// test fails or `lab up` is killed.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { labDown, labStatus, labUp } from '../../src/lab/index.ts';
+import { hasCommand } from '../../src/lab/exec.ts';
 import { labExec } from '../../src/lab/lab-exec.ts';
 import { findGuestImage, qemuByCommandLine, qemuUnavailable } from '../../src/lab/qemu.ts';
 import { vmPaths } from '../../src/lab/qemu-spec.ts';
@@ -18,6 +21,8 @@ import { leftovers, removeDir, skipReason, tempRunDir, uniquePrefix } from './he
 const ROOT = join(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'bin', 'svtrace.js');
 const RATE = 4000;
+/** Long enough for `svtrace trace` to load, learn the stream and attach beside it (seconds, under TCG on a loaded machine). */
+const PUBLISH_S = 14;
 
 function why(): string | undefined {
   const base = skipReason();
@@ -39,16 +44,34 @@ async function inVm(runDir: string, argv: string[], onErr?: (text: string) => vo
   return { h, cap, done: h.done.then((code) => ({ code, ...cap })) };
 }
 
-function publish(netns: string, ifname: string, seconds: number): Promise<{ framesSent: number }> {
+function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'publish', '--netns', netns, '-i', ifname, '-n', '1', '-d', String(seconds), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as { framesSent: number }) : reject(new Error(`publish exited ${String(code)}: ${err}`))));
+    child.on('close', (code) => resolve({ code, out, err }));
   });
+}
+
+async function publish(netns: string, ifname: string, seconds: number): Promise<{ framesSent: number }> {
+  const r = await cli(['publish', '--netns', netns, '-i', ifname, '-n', '1', '-d', String(seconds), '--json']);
+  if (r.code !== 0) throw new Error(`publish exited ${String(r.code)}: ${r.err}`);
+  return JSON.parse(r.out) as { framesSent: number };
+}
+
+interface TracedPoint { name: string; probes: string[]; frames: number }
+
+/** `svtrace trace` on the lab's hypervisor with a custom point T2qemu (consume_skb on the tap, in QEMU), for 4 s once the stream runs. */
+async function traceT2Qemu(runDir: string, tap: string): Promise<TracedPoint[]> {
+  const config = join(runDir, 't2qemu.toml');
+  writeFileSync(config, `[trace]\nmachine = "hypervisor"\n\n[[trace.points]]\nname = "T2qemu"\nafter = "T2"\nprobe = "tracepoint:skb:consume_skb"\ninterface = "${tap}"\ncomm = "qemu-system-x86"\n`);
+  await new Promise((r) => setTimeout(r, 1_500)); // the tracer learns the stream's layout from live frames
+  const trace = await cli(['trace', '-c', config, '--lab', runDir, '-d', '4', '--json']);
+  if (trace.code !== 0) throw new Error(`svtrace trace exited ${String(trace.code)}: ${trace.err}`);
+  return (JSON.parse(trace.out) as { summary: { points: TracedPoint[] } }).summary.points;
 }
 
 /** Starts `svtrace subscribe` in the guest and resolves once it receives (the CLI takes seconds to load under TCG). */
@@ -72,7 +95,9 @@ test('lab up --vm qemu: a real guest on a tap; lab exec; subscribe in the guest 
     assert.deepEqual(left, [], 'lab down left these behind');
   });
 
-  const up = await labUp({ vm: 'qemu', switch: 'bridge', runDir, prefix, vmCpus: [1] });
+  // a deep tap queue: on this shared 2-CPU machine TCG stalls for hundreds of ms; the frames wait instead of dropping
+  const up = await labUp({ vm: 'qemu', switch: 'bridge', runDir, prefix, vmCpus: [1], tapQueueFrames: 20_000 });
+  assert.equal(up.topology.vm?.tapQueueFrames, 20_000);
   const vm = up.topology.vm;
   assert.ok(vm, 'the topology describes the guest');
   assert.ok(vm.accel === 'tcg' || vm.accel === 'kvm');
@@ -107,14 +132,17 @@ test('lab up --vm qemu: a real guest on a tap; lab exec; subscribe in the guest 
 
   // with it (the default), ≥ 99.9 % of 1 stream × 4000/s arrive, recorded through the share
   const record = join(vm.share, 'sub');
-  const sub = await startSubscribe(runDir, ['--record', record], 20);
-  const pub = await publish(up.topology.pubNetns, up.topology.pubIf, 8);
+  const sub = await startSubscribe(runDir, ['--record', record], 26);
+  const publishing = publish(up.topology.pubNetns, up.topology.pubIf, PUBLISH_S);
+  // meanwhile, T2 where QEMU takes the frame off the tap: skb:consume_skb on the tap in QEMU's own thread, a custom point of `svtrace trace`
+  const traced = hasCommand('bpftrace') ? traceT2Qemu(runDir, vm.tap) : undefined;
+  const pub = await publishing;
   const subResult = await sub.done;
   assert.equal(subResult.code, 0, subResult.err);
   const r = JSON.parse(subResult.out) as { samples: number; rx: { kernelDrops: number }; streams: Array<{ svId: string; missing: number }> };
   const tap = (JSON.parse(execFileSync('ip', ['-s', '-j', 'link', 'show', 'dev', vm.tap], { encoding: 'utf8' })) as Array<{ stats64?: { tx?: { packets: number; dropped: number } } }>)[0]?.stats64?.tx;
   t.diagnostic(`published ${pub.framesSent}, received ${r.samples} in the guest (missing ${r.streams[0]?.missing ?? '?'}, guest kernel drops ${r.rx.kernelDrops}; tap tx ${tap?.packets ?? '?'}, tap drops ${tap?.dropped ?? '?'}; TCG timings are an emulator's)`);
-  assert.equal(pub.framesSent, 8 * RATE);
+  assert.equal(pub.framesSent, PUBLISH_S * RATE);
   assert.ok(r.samples >= 0.999 * pub.framesSent, `received ${r.samples} of ${pub.framesSent}`);
   const manifest = JSON.parse(readFileSync(join(record, 'manifest.json'), 'utf8')) as {
     host: string; extra?: { promiscuous?: boolean; vm?: { accel: string; clock?: { offsetNs: string; uncertaintyNs: string } } };
@@ -126,6 +154,17 @@ test('lab up --vm qemu: a real guest on a tap; lab exec; subscribe in the guest 
   assert.ok(clock, 'the record keeps the guest↔host clock offset measured when subscribe started');
   t.diagnostic(`guest − host clock: ${(Number(clock.offsetNs) / 1e6).toFixed(3)} ms ± ${(Number(clock.uncertaintyNs) / 1e6).toFixed(3)} ms`);
   assert.ok(BigInt(clock.uncertaintyNs) < 100_000_000n, 'within ± 100 ms even under TCG');
+
+  if (traced) {
+    const points = await traced;
+    const t2 = points.find((p) => p.name === 'T2');
+    const t2qemu = points.find((p) => p.name === 'T2qemu');
+    t.diagnostic(`T2 (${t2?.probes.join(',') ?? '?'}) ${t2?.frames ?? 0} frames, T2qemu (consume_skb in qemu-system-x86) ${t2qemu?.frames ?? 0}`);
+    assert.ok(t2 && t2qemu && t2.frames > 1_000, 'the tracer saw the stream at T2');
+    assert.ok(t2qemu.frames >= 0.99 * t2.frames, 'QEMU took (nearly) every frame the host handed to the tap while tracing');
+  } else {
+    t.diagnostic('bpftrace is not installed: T2 in QEMU not checked');
+  }
 
   // down removes QEMU, the tap and every file
   const pidfile = vmPaths(runDir).pidfile;
