@@ -7,7 +7,9 @@
  * (its host side may have died without a word).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { hostname } from 'node:os';
 import tty from 'node:tty';
 import { clockNowNs } from '../net/index.ts';
@@ -61,8 +63,23 @@ function servePort(device: string, log: (m: string) => void): void {
   input.on('error', (e) => log(`${device}: ${e.message}`));
 }
 
+/**
+ * `svtrace` on the PATH of every command the agent runs: a wrapper in the
+ * guest's tmpfs /run that starts this checkout's bin/svtrace.js with this node.
+ */
+function putSvtraceOnPath(log: (m: string) => void): void {
+  const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'svtrace.js');
+  if (!existsSync(cli)) return log(`${cli} not found: svtrace is not on the PATH of commands`);
+  const bin = '/run/svtrace/bin';
+  mkdirSync(bin, { recursive: true });
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  writeFileSync(join(bin, 'svtrace'), `#!/bin/sh\nexec ${quote(process.execPath)} ${quote(cli)} "$@"\n`, { mode: 0o755 });
+  process.env.PATH = `${bin}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`;
+}
+
 /** Serves every control port; runs until the guest powers off. */
 export function runGuestAgent(log: (m: string) => void = (m) => process.stderr.write(`svtrace guest-agent: ${m}\n`)): void {
+  putSvtraceOnPath(log);
   let served = 0;
   for (let i = 0; i < CONTROL_PORTS; i++) {
     const device = `/dev/hvc${i}`;

@@ -45,7 +45,7 @@ export function chooseAccel(requested: 'auto' | Accel, facts: KvmFacts): AccelCh
   if (requested === 'kvm') {
     throw new SvtraceError('LAB_VM_NO_KVM', `KVM cannot run the guest here: ${whyNot}`, { hint: 'use --accel tcg (emulation) or --accel auto' });
   }
-  return { accel: 'tcg', reason: `TCG emulation: ${whyNot}` };
+  return { accel: 'tcg', reason: `TCG emulation (${whyNot})` };
 }
 
 /** Files of the guest under the run directory. */

@@ -37,7 +37,7 @@ export function renderUp(r: LabUpResult): string {
     ['publisher', `${t.pubNetns}/${t.pubIf} ══ ${t.hostPubIf}  (T1: host receive, ifindex ${t.hostPubIfIndex ?? '?'})`],
     ['switch', `${t.switch === 'ovs' ? 'Open vSwitch' : 'Linux bridge'} ${t.bridge}${ovs}`],
     t.vm
-      ? ['VM', `tap ${t.hostVmIf} ══ QEMU (pid ${t.vm.pid ?? '?'}) ══ guest ${t.vm.hostname}/${t.vm.guestIf}  (T2: QEMU takes the frame off the tap, ifindex ${t.hostVmIfIndex ?? '?'})`]
+      ? ['VM', `tap ${t.hostVmIf} ══ QEMU (pid ${t.vm.pid ?? '?'}) ══ guest ${t.vm.hostname}/${t.vm.guestIf}  (T2: the tap, ifindex ${t.hostVmIfIndex ?? '?'}; QEMU reads the frames from it)`]
       : ['VM', `${t.hostVmIf} ══ ${t.vmNetns}/${t.vmIf}  (T2: VM port transmit, ifindex ${t.hostVmIfIndex ?? '?'})`],
   ];
   if (t.vm) rows.push(...vmRows(t.vm));

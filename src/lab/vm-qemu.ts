@@ -67,7 +67,7 @@ export async function buildQemuVm(state: LabState, config: LabConfig, step: Step
     node: process.execPath, agent: guestAgentPath(root), name: `svtrace-${config.prefix}`,
   };
   const vm: VmTopology = {
-    kind: 'qemu', accel: choice.accel, accelReason: choice.accel === 'tcg' ? `${choice.reason}; ${TCG_NOTE}` : choice.reason,
+    kind: 'qemu', accel: choice.accel, accelReason: choice.accel === 'tcg' ? `${choice.reason}: ${TCG_NOTE.replace(/^QEMU TCG emulation \(no KVM\): /, '')}` : choice.reason,
     tap: spec.tap, tapQueueFrames: config.qemu.tapQueueFrames, guestIf: 'eth0', mac: spec.mac, hostname: spec.hostname, vcpus: spec.vcpus, memoryMb: spec.memoryMb,
     pinning: { vcpus: [], emulatorCpus: config.qemu.emulatorCpus }, share: paths.share, controlSockets: paths.controlSockets,
     consoleLog: paths.consoleLog, kernelRelease: image.release,
