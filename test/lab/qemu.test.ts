@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { labDown, labStatus, labUp } from '../../src/lab/index.ts';
@@ -96,13 +97,14 @@ test('lab up --vm qemu: a real guest on a tap; lab exec; subscribe in the guest 
   });
 
   // a deep tap queue: on this shared 2-CPU machine TCG stalls for hundreds of ms; the frames wait instead of dropping
-  const up = await labUp({ vm: 'qemu', switch: 'bridge', runDir, prefix, vmCpus: [1], tapQueueFrames: 20_000 });
+  const vcpuHost = availableParallelism() - 1; // the last CPU: pinning is exercised on any machine
+  const up = await labUp({ vm: 'qemu', switch: 'bridge', runDir, prefix, vmCpus: [vcpuHost], tapQueueFrames: 20_000 });
   assert.equal(up.topology.vm?.tapQueueFrames, 20_000);
   const vm = up.topology.vm;
   assert.ok(vm, 'the topology describes the guest');
   assert.ok(vm.accel === 'tcg' || vm.accel === 'kvm');
   if (vm.accel === 'tcg') assert.match(vm.accelReason, /emulator's, not a real VM's/);
-  assert.deepEqual(vm.pinning.vcpus.map((p) => p.cpu), [1]);
+  assert.deepEqual(vm.pinning.vcpus.map((p) => p.cpu), [vcpuHost]);
   assert.equal(up.topology.hostVmIf, vm.tap);
   assert.ok(up.forwardingCheck?.ok, up.forwardingCheck?.detail);
   t.diagnostic(`guest booted in ${((vm.bootMs ?? 0) / 1000).toFixed(1)} s (${vm.accel})`);
