@@ -118,6 +118,10 @@ test('lab up --vm qemu: a real guest on a tap; lab exec; subscribe in the guest 
   assert.equal(uname.code, 7);
   assert.equal(uname.out, `${findGuestImage().release}\n${vm.hostname}\n`);
   assert.equal(uname.err, 'to-stderr\n');
+  let pubOut = '';
+  const inPub = await labExec(runDir, 'pub', ['sh', '-c', 'ip -o link show; exit 3'], { stdout: (b) => { pubOut += b.toString(); }, stderr: () => {} });
+  assert.equal(await inPub.done, 3, 'lab exec pub runs in the publisher namespace and returns the exit code');
+  assert.match(pubOut, new RegExp(up.topology.pubIf));
   const sleeper = await inVm(runDir, ['sleep', '60']);
   await new Promise((r) => setTimeout(r, 500));
   const sent = Date.now();
