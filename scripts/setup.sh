@@ -39,6 +39,9 @@ stamp=node_modules/.svtrace-setup
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ ! -f native/build/Release/svtrace_net.node ]; then
   npm ci --no-audit --no-fund >&2
   touch "$stamp"
+elif [ -n "$(find native -name '*.[ch]' -newer native/build/Release/svtrace_net.node -print -quit)$(find native/binding.gyp -newer native/build/Release/svtrace_net.node -print -quit)" ]; then
+  # C sources changed since the addon was built (a pull, a rebase): rebuild it
+  npm run install >&2
 fi
 if [ ! -f dist/cli.js ] || [ -n "$(find src -newer dist/cli.js -print -quit)" ]; then
   npm run build >&2
