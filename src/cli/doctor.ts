@@ -8,6 +8,8 @@
 import type { Command } from 'commander';
 import { action, EXIT_ENVIRONMENT, EXIT_OK, EXIT_VERDICT_FAILED } from './run.ts';
 import { choosePlan, diagnose, probeCapabilities, type Finding } from '../trace/index.ts';
+import { qemuTapPoint } from '../trace/tap.ts';
+import { existsSync, readdirSync } from 'node:fs';
 import { checkTuning, renderTuning, type TuningOptions } from '../tuning/index.ts';
 import { loadConfig } from '../config/load.ts';
 
@@ -41,6 +43,16 @@ export function tuningOptionsFrom(f: DoctorFlags): TuningOptions {
   return { root: f.root ?? '/', ...(interfaces ? { interfaces } : {}), ...(comm !== undefined ? { subscriberComm: comm } : {}), ...(pid !== undefined ? { subscriberPid: pid } : {}) };
 }
 
+/** The VM ports that are taps held by a process, and the point `trace` adds there (T2qemu or T2vhost). */
+function tapFindings(): Finding[] {
+  let names: string[];
+  try { names = readdirSync('/sys/class/net').filter((n) => existsSync(`/sys/class/net/${n}/tun_flags`)); } catch { return []; }
+  return names.flatMap((name): Finding[] => {
+    const t = qemuTapPoint({ name });
+    return t.point ? [{ level: 'ok', message: `${t.point.name} on tap ${name}: ${t.why}` }] : [];
+  });
+}
+
 export function register(program: Command): void {
   program
     .command('doctor')
@@ -61,7 +73,7 @@ export function register(program: Command): void {
       }
       const capabilities = await probeCapabilities();
       const plan = choosePlan(capabilities);
-      const findings = diagnose(capabilities, plan);
+      const findings = [...diagnose(capabilities, plan), ...tapFindings()];
       if (opts.json) process.stdout.write(JSON.stringify({ capabilities, plan, findings }, null, 2) + '\n');
       else process.stdout.write(renderFindings(findings));
       return findings.some((f) => f.level === 'problem') ? EXIT_ENVIRONMENT : EXIT_OK;

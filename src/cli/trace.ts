@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import type { InterfaceRef, TraceConfig } from '../trace/config.ts';
 import { runTrace } from '../trace/run.ts';
+import { qemuTapPoint } from '../trace/tap.ts';
 import { readLabState } from '../lab/index.ts';
 import { renderLive, renderLiveLine, formatUs, type LiveFrame } from '../live/view.ts';
 import { loadConfig } from '../config/load.ts';
@@ -23,7 +24,7 @@ import { EXPLAIN_DIR } from '../explain/files.ts';
 interface Flags {
   config?: string; machine?: string; lab?: string | boolean; ingress?: string; vmPort?: string; vmIf?: string;
   subscriberComm?: string; subscriberPid?: string[]; stream: string[]; record?: string; live?: boolean; metrics?: string;
-  printProgram?: boolean; duration?: string; json?: boolean;
+  printProgram?: boolean; duration?: string; json?: boolean; tapPoint?: boolean;
   explain?: boolean; explainThresholdUs?: string; explainWindowS?: string; explainCpus?: string; explainWorst?: string;
 }
 
@@ -84,6 +85,14 @@ export async function traceConfigFrom(f: Flags): Promise<{ trace: TraceConfig; l
       ...(p.comm ? { comm: p.comm } : {}), ...(p.pids ? { pids: p.pids } : {}),
     }));
   }
+  // A VM port that is QEMU's tap: also the point where QEMU (or its vhost worker) takes the frame, right after T2
+  if (role === 'hypervisor' && trace.vmPort && f.tapPoint !== false && !(trace.points ?? []).some((p) => p.name === 'T2qemu' || p.name === 'T2vhost')) {
+    const tap = qemuTapPoint(trace.vmPort);
+    if (tap.point) {
+      trace.points = [...(trace.points ?? []), tap.point];
+      process.stderr.write(`svtrace: ${tap.point.name}: ${tap.why}\n`);
+    }
+  }
   if (role === 'hypervisor' && !trace.ingress && !trace.vmPort) {
     throw new SvtraceError('USAGE', 'nothing to trace on the hypervisor', { hint: 'give --ingress IFACE (T1) and --vm-port IFACE (T2), or --lab for the one-machine lab' });
   }
@@ -110,6 +119,7 @@ export function register(program: Command): void {
     .option('--live', 'show a live view every second (plain lines when stdout is not a terminal)')
     .option('--metrics <host:port>', 'serve Prometheus metrics (default host 127.0.0.1)')
     .option('--print-program', 'print the generated bpftrace program to stderr')
+    .option('--no-tap-point', 'hypervisor: do not add T2qemu/T2vhost when the VM port is a QEMU tap')
     .option('-d, --duration <s>', 'stop after this many seconds (default: Ctrl-C)')
     .option('--json', 'print the summary as JSON')
     .option('--explain', 'run the flight recorder (scheduling, interrupts) beside the points and explain every late sample; with --record, writes DIR/explain/')

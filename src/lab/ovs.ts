@@ -8,7 +8,7 @@
  * per bridge); only one such datapath can run per network namespace, and the
  * taps survive a `kill -9` of ovs-vswitchd, so `down` removes them.
  */
-import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { SvtraceError } from '../errors.ts';
 import { run, runDaemon, type RunResult } from './exec.ts';
@@ -98,31 +98,7 @@ export function findOurDaemons(name: OvsDaemon, pidfile: string): number[] {
   return [...pids];
 }
 
-/** Pids of the processes holding the tun/tap device `name` open (from /proc/PID/fdinfo's `iff:` line). */
-export function tapHolders(name: string): number[] {
-  const holders: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let fds: string[];
-    try {
-      fds = readdirSync(`/proc/${entry}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      try {
-        if (readlinkSync(`/proc/${entry}/fd/${fd}`) !== '/dev/net/tun') continue;
-        if (/^iff:\s*(\S+)$/m.exec(readFileSync(`/proc/${entry}/fdinfo/${fd}`, 'utf8'))?.[1] === name) {
-          holders.push(Number(entry));
-          break;
-        }
-      } catch {
-        // closed meanwhile
-      }
-    }
-  }
-  return holders;
-}
+export { tapHolders } from '../trace/tap.ts';
 
 export function vsctl(paths: OvsPaths, args: string[], allowFailure = false): Promise<RunResult> {
   return run('ovs-vsctl', [`--db=unix:${paths.dbSock}`, '--timeout=10', ...args], { env: paths.env, allowFailure, timeoutMs: 15_000 });
