@@ -1,7 +1,8 @@
 /**
  * `svtrace report` at the scale of a long test, beside pandas in the same run.
- *   npm run bench -- report [--samples N] [--streams 8] [--pandas-samples M] [--keep DIR]
- * (--pandas-samples 0 skips pandas; --keep DIR keeps and reuses the synthetic runs)
+ *   npm run bench -- report [--samples N[,N2...]] [--streams 8] [--pandas-samples M] [--reference] [--keep DIR]
+ * (--pandas-samples 0 skips pandas; --reference also times the DuckDB engine at every size;
+ * --keep DIR keeps and reuses the synthetic runs)
  * Writes a synthetic run straight to Parquet with DuckDB: N samples (default
  * 48 M = 8 streams × 4000/s × 1500 s), two records from two "machines" —
  * hypervisor (T1, T2) and VM (T3, T4), in 2 M-row segments like the recorder's
@@ -134,11 +135,11 @@ print(json.dumps(out))
 
 interface Timed { seconds: number; cpuSeconds: number; maxRssKb: number; stdout: string; load: string }
 
-function runChild(cmd: string, args: string[]): Promise<Timed> {
+function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Timed> {
   return new Promise((resolveP, reject) => {
     const started = performance.now();
     const load0 = loadavg()[0]!;
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '', stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
@@ -153,9 +154,18 @@ function runChild(cmd: string, args: string[]): Promise<Timed> {
 }
 
 /** `svtrace report` in a child (this file with --child): wall time and peak RSS of the whole process. */
-async function timeReport(run: string, out: string): Promise<{ t: Timed; result: AnalysisResult }> {
-  const t = await runChild(process.execPath, ['--import', 'tsx', SELF, '--child', 'report', run, '--out', out, '--json']);
-  return { t, result: JSON.parse(t.stdout) as AnalysisResult };
+async function timeReport(run: string, out: string, engine: 'native' | 'duckdb'): Promise<{ t: Timed; result: AnalysisResult }> {
+  const t = await runChild(process.execPath, ['--import', 'tsx', SELF, '--child', 'report', run, '--out', out, '--json', '--engine', engine]);
+  const result = JSON.parse(t.stdout) as AnalysisResult;
+  if (result.engine !== engine) throw new Error(`asked for the ${engine} engine, ${result.engine} ran`);
+  return { t, result };
+}
+
+function describe(n: number, engine: string, r: { t: Timed; result: AnalysisResult }): string {
+  const seapath = r.result.segments.find((s) => s.segment === 'Tseapath')!.all;
+  return `svtrace report (${engine}), ${n} samples: ${r.t.seconds.toFixed(1)} s wall (${r.t.cpuSeconds} CPU-s, ${r.t.load}), peak RSS ${mb(r.t.maxRssKb)}, ` +
+    `${((r.t.cpuSeconds / n) * 1e9).toFixed(0)} CPU-ns/sample; Tseapath mean ${(seapath.meanNs! / 1000).toFixed(1)} µs, max ${(seapath.maxNs! / 1000).toFixed(0)} µs, ` +
+    `${seapath.above.find((a) => a.thresholdUs === 200)?.count} over 200 µs\n  phases: ${Object.entries(r.result.phaseMs ?? {}).map(([p, ms]) => `${p} ${(ms / 1000).toFixed(1)} s`).join(', ')}`;
 }
 
 async function toCsv(run: string, out: string): Promise<string[]> {
@@ -173,13 +183,14 @@ const num = (v: number | null | undefined) => (v === null || v === undefined ? '
 
 export async function benchReport(args: string[]): Promise<void> {
   const arg = (name: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : undefined; };
-  const samples = Number(arg('--samples') ?? 48_000_000);
+  const sizes = (arg('--samples') ?? '48000000,96000000').split(',').map(Number);
   const streams = Number(arg('--streams') ?? 8);
-  const pandasSamples = Math.min(samples, Number(arg('--pandas-samples') ?? 4_000_000));
+  const pandasSamples = Math.min(Math.max(...sizes), Number(arg('--pandas-samples') ?? 4_000_000));
+  const reference = args.includes('--reference');
   const keep = arg('--keep');
   const dir = keep ? resolve(keep) : mkdtempSync(join(tmpdir(), 'svtrace-bench-report-'));
   try {
-    const runs = [{ n: samples, dir: join(dir, `run-${samples}`) }, ...(pandasSamples > 0 && pandasSamples < samples ? [{ n: pandasSamples, dir: join(dir, `run-${pandasSamples}`) }] : [])];
+    const runs = [...sizes, ...(pandasSamples > 0 && !sizes.includes(pandasSamples) ? [pandasSamples] : [])].map((n) => ({ n, dir: join(dir, `run-${n}`) }));
     for (const r of runs) {
       if (existsSync(join(r.dir, 'done'))) { console.log(`reusing ${r.dir}`); continue; }
       rmSync(r.dir, { recursive: true, force: true });
@@ -188,23 +199,38 @@ export async function benchReport(args: string[]): Promise<void> {
       writeFileSync(join(r.dir, 'done'), '');
       console.log(`synthetic run: ${g.samples} samples, ${streams} streams, ${g.rows} point rows (T1..T4 on two machines) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
-    const full = await timeReport(runs[0]!.dir, join(dir, 'report-full'));
-    const seapath = full.result.segments.find((s) => s.segment === 'Tseapath')!.all;
-    console.log(`svtrace report, ${samples} samples: ${full.t.seconds.toFixed(1)} s wall (${full.t.cpuSeconds} CPU-s, ${full.t.load}), peak RSS ${mb(full.t.maxRssKb)} (targets ≤ 30 s, ≤ 1024 MB); ` +
-      `Tseapath mean ${(seapath.meanNs! / 1000).toFixed(1)} µs, max ${(seapath.maxNs! / 1000).toFixed(0)} µs, ${seapath.above.find((a) => a.thresholdUs === 200)?.count} over 200 µs`);
-    console.log(`  phases: ${Object.entries(full.result.phaseMs ?? {}).map(([p, ms]) => `${p} ${(ms / 1000).toFixed(1)} s`).join(', ')}`);
+    // The native engine at every size (targets: 48 M samples in ≤ 18 s wall, ≤ 1 GiB, time linear and memory flat in the size).
+    const timed: { n: number; r: Awaited<ReturnType<typeof timeReport>> }[] = [];
+    for (const n of sizes) {
+      const run = runs.find((x) => x.n === n)!;
+      const r = await timeReport(run.dir, join(dir, `report-${n}`), 'native');
+      timed.push({ n, r });
+      console.log(describe(n, 'native', r));
+      if (reference) {
+        const d = await timeReport(run.dir, join(dir, `report-${n}-duckdb`), 'duckdb');
+        console.log(describe(n, 'duckdb reference', d));
+        console.log(`  duckdb/native = ${(d.t.seconds / r.t.seconds).toFixed(1)}× wall, ${(d.t.cpuSeconds / r.t.cpuSeconds).toFixed(1)}× CPU; same figures: ${sameFigures(r.result, d.result)}`);
+      }
+    }
+    if (timed.length > 1) {
+      const [a, b] = [timed[0]!, timed.at(-1)!];
+      console.log(`growth ${a.n} → ${b.n} samples (${(b.n / a.n).toFixed(1)}×): CPU ${(b.r.t.cpuSeconds / a.r.t.cpuSeconds).toFixed(2)}×, wall ${(b.r.t.seconds / a.r.t.seconds).toFixed(2)}×, peak RSS ${mb(a.r.t.maxRssKb)} → ${mb(b.r.t.maxRssKb)}`);
+    }
     if (pandasSamples <= 0) return;
-    const sub = runs.at(-1)!;
-    const ours = sub === runs[0] ? full : await timeReport(sub.dir, join(dir, 'report-sub'));
+    const sub = runs.find((x) => x.n === pandasSamples)!;
+    const ours = timed.find((x) => x.n === pandasSamples)?.r ?? await timeReport(sub.dir, join(dir, 'report-sub'), 'native');
+    const ref = await timeReport(sub.dir, join(dir, 'report-sub-duckdb'), 'duckdb');
     const csv = await toCsv(sub.dir, dir);
     const py = await runChild('/usr/bin/python3', ['-c', PANDAS, csv.join(','), `${BASE_S}000000000`]);
     const theirs = JSON.parse(py.stdout) as { seconds: number; cpuSeconds: number; maxRssKb: number; segments: Record<string, { all: Record<string, number>; longestLateRun?: number }> };
-    console.log(`on ${sub.n} samples: svtrace ${ours.t.seconds.toFixed(1)} s (${ours.t.cpuSeconds} CPU-s, ${ours.t.load}), ${mb(ours.t.maxRssKb)}; ` +
-      `pandas ${py.seconds.toFixed(1)} s (${theirs.cpuSeconds.toFixed(1)} CPU-s, ${py.load}; CSV input), ${mb(theirs.maxRssKb)}; ` +
-      `pandas/svtrace = ${(py.seconds / ours.t.seconds).toFixed(1)}× wall, ${(theirs.cpuSeconds / ours.t.cpuSeconds).toFixed(1)}× CPU (target ≥ 10×)`);
-    if (sub !== runs[0]) {
-      const est = py.seconds * (samples / sub.n);
-      console.log(`pandas for ${samples} samples, extrapolated linearly (not measured): ~${est.toFixed(0)} s → ~${(est / full.t.seconds).toFixed(1)}× svtrace's measured ${full.t.seconds.toFixed(1)} s`);
+    console.log(`on ${sub.n} samples: svtrace native ${ours.t.seconds.toFixed(1)} s (${ours.t.cpuSeconds} CPU-s, ${ours.t.load}), ${mb(ours.t.maxRssKb)}; ` +
+      `svtrace duckdb ${ref.t.seconds.toFixed(1)} s (${ref.t.cpuSeconds} CPU-s), ${mb(ref.t.maxRssKb)}; ` +
+      `pandas ${py.seconds.toFixed(1)} s (${theirs.cpuSeconds.toFixed(1)} CPU-s, ${py.load}; CSV input), ${mb(theirs.maxRssKb)}`);
+    console.log(`  pandas/native = ${(py.seconds / ours.t.seconds).toFixed(1)}× wall, ${(theirs.cpuSeconds / ours.t.cpuSeconds).toFixed(1)}× CPU; ` +
+      `duckdb/native = ${(ref.t.seconds / ours.t.seconds).toFixed(1)}× wall, ${(ref.t.cpuSeconds / ours.t.cpuSeconds).toFixed(1)}× CPU; native = duckdb figures: ${sameFigures(ours.result, ref.result)}`);
+    for (const t of timed.filter((x) => x.n > sub.n)) {
+      const est = py.seconds * (t.n / sub.n);
+      console.log(`pandas for ${t.n} samples, extrapolated linearly (not measured): ~${est.toFixed(0)} s → ~${(est / t.r.t.seconds).toFixed(1)}× svtrace native's measured ${t.r.t.seconds.toFixed(1)} s`);
     }
     // Cross-check: the same figures from both, on the same samples.
     let mismatches = 0;
@@ -223,6 +249,21 @@ export async function benchReport(args: string[]): Promise<void> {
   } finally {
     if (!keep) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Whether two results carry the same figures (all but timings and the engine's name; floats within 1e-9). */
+function sameFigures(a: AnalysisResult, b: AnalysisResult): string {
+  const strip = (r: AnalysisResult) => ({ ...r, elapsedMs: 0, phaseMs: {}, engine: '' });
+  let bad = 0;
+  const walk = (x: unknown, y: unknown): void => {
+    if (typeof x === 'number' && typeof y === 'number') {
+      if (Number.isInteger(x) && Number.isInteger(y) ? x !== y : Math.abs(x - y) > 1e-9 * Math.max(Math.abs(x), Math.abs(y), 1)) bad++;
+    } else if (x !== null && y !== null && typeof x === 'object' && typeof y === 'object') {
+      for (const k of new Set([...Object.keys(x), ...Object.keys(y)])) walk((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k]);
+    } else if (x !== y) bad++;
+  };
+  walk(strip(a), strip(b));
+  return bad === 0 ? 'yes' : `NO (${bad} differ)`;
 }
 
 if (process.argv[2] === '--child') {

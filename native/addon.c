@@ -220,6 +220,8 @@ static napi_value js_clock_now(napi_env env, napi_callback_info info) {
   return out;
 }
 
+void analyze_join_register(napi_env env, napi_value exports); /* analyze_join.c */
+
 static napi_value init(napi_env env, napi_value exports) {
   const struct {
     const char *name;
@@ -236,6 +238,7 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
     napi_set_named_property(env, exports, fns[i].name, f);
   }
+  analyze_join_register(env, exports);
   return exports;
 }
 

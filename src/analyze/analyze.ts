@@ -12,11 +12,11 @@ import { POINT_NAME_RE } from '../record/schema.ts';
 import { isoNs, printable } from '../util/text.ts';
 import { openWorkDb } from './db.ts';
 import { discover, resolveRecordDirs, type Discovery } from './discover.ts';
-import { displayHistogram, exceedance, type FineHistogram } from './histogram.ts';
-import { createStore, planJoin, runJoin, type JoinPlan } from './join.ts';
-import { createWindowStats, streamRateSql, type WindowStats } from './pacing.ts';
-import { exactPercentiles, type PercentileTarget } from './percentiles.ts';
-import { fineMoments, longestLateRuns, perSecondMax, worstSamples, type FineMoments, type Moments, type SegmentColumns } from './stats.ts';
+import { displayHistogram, exceedance } from './histogram.ts';
+import { duckdbFigures, type FigureRequest, type Figures } from './figures.ts';
+import { planJoin, type JoinPlan } from './join.ts';
+import { engineChoice, FALLBACK_CODES, nativeEngineStatus, nativeFigures, type Engine } from './native.ts';
+import type { Moments, SegmentColumns } from './stats.ts';
 import {
   DEFAULT_SEGMENTS, DEFAULT_THRESHOLDS_US, PERCENTILES, percentileKey,
   type AnalysisResult, type AnalysisWarning, type AnalyzeOptions, type AnalyzeProgress, type LateRun, type LatencyStats, type SegmentDef, type SegmentResult, type StreamResult,
@@ -84,44 +84,48 @@ export async function analyzeRecords(paths: readonly string[], options: AnalyzeO
     const segs: (SegmentColumns & { def: SegmentDef })[] = defs
       .filter((d) => points.includes(d.from) && points.includes(d.to))
       .map((def, index) => ({ index, name: def.name, def, fromCol: points.indexOf(def.from), toCol: points.indexOf(def.to) }));
-    await createStore(c, points);
     const plan = planJoin(disc, mode, options.windowSamples ?? 250_000);
     if (plan === null) {
       throw new SvtraceError('ANALYZE_NO_SAMPLES', `the records hold no samples: ${dirs.map(printable).join(', ')}`, {
         hint: 'Check that the capture saw SV traffic (svtrace inspect on a pcap, or the record counters in manifest.json).',
       });
     }
-    const windows = createWindowStats(points.length, streamRateSql(disc.streams));
-    await runJoin(c, points, disc.streams, mode, plan, windows, (done, total) => progress({ phase: 'join', done, total }));
-
-    progress({ phase: 'statistics', done: 0, total: 1 });
     const limitsUs = [...new Set(rules.map((r) => r.limitUs))];
     const baseThresholdsUs = [...new Set([...DEFAULT_THRESHOLDS_US, ...(options.thresholdsUs ?? [])])];
     const allThresholdsUs = [...new Set([...baseThresholdsUs, ...limitsUs])].sort((a, b) => a - b);
-    const fine = await fineMoments(c, segs, allThresholdsUs.map((t) => t * 1000));
-    const seconds = await perSecondMax(c, segs);
-    const worst = await worstSamples(c, segs, points.length, options.worstCount ?? 20, seconds);
-    const lateBySeg = new Map<number, { limitUs: number; runs: Map<number, { length: number; sec: number; smpCnt: number }> }>();
+    const lateLimitsUs = new Map<number, number>();
     for (const s of segs) {
       const limitUs = lateLimitUs(rules, s.name);
-      if (limitUs !== null) lateBySeg.set(s.index, { limitUs, runs: await longestLateRuns(c, s, limitUs * 1000) });
+      if (limitUs !== null) lateLimitsUs.set(s.index, limitUs);
     }
-
-    progress({ phase: 'percentiles', done: 0, total: 1 });
-    const hist = (seg: number, stream: number): FineHistogram => fine.get(`${seg}:${stream}`)?.hist ?? [];
-    const extraP = rules.flatMap((r) => (r.statistic === 'max' ? [] : [{ seg: segs.find((s) => s.name === r.segment)?.index, p: r.statistic }]));
-    const targets: PercentileTarget[] = [];
-    for (const s of segs) {
-      for (const p of PERCENTILES) {
-        targets.push({ seg: s.index, stream: -1, p });
-        for (const x of disc.streams) targets.push({ seg: s.index, stream: x.index, p });
+    const extraPercentiles = rules.flatMap((r) => {
+      const seg = segs.find((s) => s.name === r.segment)?.index;
+      return r.statistic === 'max' || seg === undefined ? [] : [{ seg, p: r.statistic }];
+    });
+    const req: FigureRequest = {
+      disc, mode, plan, points, segs, thresholdsNs: allThresholdsUs.map((t) => t * 1000), lateLimitsUs, extraPercentiles,
+      worstCount: options.worstCount ?? 20, progress,
+    };
+    const choice = engineChoice(options.engine);
+    let figures: Figures | null = null;
+    let engine: Engine = 'duckdb';
+    if (choice !== 'duckdb' && (choice === 'native' || nativeEngineStatus().available)) {
+      try {
+        figures = await nativeFigures(c, req, db.dir, { threads: options.threads ?? 2, memoryLimit: options.memoryLimit ?? '512MB' });
+        engine = 'native';
+      } catch (e) {
+        const code = (e as { code?: unknown }).code;
+        if (choice === 'native' || typeof code !== 'string' || !FALLBACK_CODES.includes(code)) throw e;
+        disc.warnings.push({
+          code: 'ANALYZE_ENGINE_FALLBACK',
+          message: `the native analysis engine could not join these records (${(e as Error).message}); the DuckDB engine did`,
+          hint: 'Nothing to do: the figures are the same, only slower. Records whose rows are far out of time order (a clock stepped by seconds) cause this.',
+        });
       }
     }
-    for (const e of extraP) if (e.seg !== undefined) targets.push({ seg: e.seg, stream: -1, p: e.p });
-    const pct = await exactPercentiles(c, segs, targets, hist);
-
+    figures ??= await duckdbFigures(c, req);
     phaseMs[phase] = Math.round(performance.now() - phaseStart);
-    const result = assemble({ disc, mode, plan, points, segs, rules, fine, seconds, worst, lateBySeg, pct, windows, baseThresholdsUs, allThresholdsUs, verdictCfg, started, phaseMs });
+    const result = assemble({ disc, mode, plan, points, segs, rules, ...figures, engine, baseThresholdsUs, allThresholdsUs, verdictCfg, started, phaseMs });
     // what the records say about their late samples: the report renders it, reading no file itself
     return { ...result, explanations: loadRecordExplanations(disc.records) };
   } finally {
@@ -136,12 +140,13 @@ interface Parts {
   points: string[];
   segs: (SegmentColumns & { def: SegmentDef })[];
   rules: VerdictRule[];
-  fine: Map<string, FineMoments>;
-  seconds: Awaited<ReturnType<typeof perSecondMax>>;
-  worst: Awaited<ReturnType<typeof worstSamples>>;
-  lateBySeg: Map<number, { limitUs: number; runs: Map<number, { length: number; sec: number; smpCnt: number }> }>;
-  pct: Map<string, number>;
-  windows: WindowStats;
+  fine: Figures['fine'];
+  seconds: Figures['seconds'];
+  worst: Figures['worst'];
+  lateBySeg: Figures['lateBySeg'];
+  pct: Figures['pct'];
+  windows: Figures['windows'];
+  engine: Engine;
   baseThresholdsUs: number[];
   allThresholdsUs: number[];
   verdictCfg: NonNullable<AnalyzeOptions['verdicts']>;
@@ -259,6 +264,7 @@ function assemble(x: Parts): AnalysisResult {
     passed: verdicts.every((v) => v.status !== 'fail'),
     warnings,
     elapsedMs: Math.round(performance.now() - x.started),
+    engine: x.engine,
     phaseMs: x.phaseMs,
   };
 }

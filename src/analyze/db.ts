@@ -40,6 +40,8 @@ export async function openWorkDb(options: { threads?: number; memoryLimit?: stri
   const connection = await instance.connect();
   // Every join window reads the same Parquet footers: keep them (ignored where the setting is unknown).
   await connection.run('SET parquet_metadata_cache = true').catch(() => {});
+  // ...but not the files' data (DuckDB's external file cache): memory would grow with the run.
+  await connection.run('SET enable_external_file_cache = false').catch(() => {});
   return {
     connection,
     dir,

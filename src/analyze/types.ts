@@ -61,6 +61,11 @@ export interface AnalyzeOptions {
   tmpDir?: string;
   /** Target samples per join window (default 250,000): bounds memory; small windows keep DuckDB's hash table in cache. */
   windowSamples?: number;
+  /**
+   * Which engine joins and counts: 'native' (C, one pass), 'duckdb' (the SQL reference) or 'auto'
+   * (default: native when built, else DuckDB). Default from SVTRACE_ANALYZE_ENGINE.
+   */
+  engine?: 'auto' | 'native' | 'duckdb';
   /** How many worst samples to keep per segment (default 20). */
   worstCount?: number;
   onProgress?: (p: AnalyzeProgress) => void;
@@ -237,6 +242,8 @@ export interface AnalysisResult {
   passed: boolean;
   warnings: AnalysisWarning[];
   elapsedMs: number;
+  /** The engine that joined the points and computed the figures (the same figures either way). */
+  engine: 'native' | 'duckdb';
   /** Where the time went: ms spent in each phase (discover, join, statistics, percentiles). */
   phaseMs: Record<string, number>;
   /** The explanations of late samples the records hold (RECORD/explain/, from `trace --explain`); the report renders them. */

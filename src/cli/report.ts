@@ -34,6 +34,7 @@ export interface AnalysisFlags {
   tmpDir?: string;
   threads?: string;
   memory?: string;
+  engine?: 'auto' | 'native' | 'duckdb';
 }
 
 function parseSegment(spec: string): SegmentDef {
@@ -74,6 +75,7 @@ export function analysisOptions(flags: AnalysisFlags, io: CliIo, label = ''): An
     tmpDir: flags.tmpDir,
     threads,
     memoryLimit: flags.memory,
+    engine: flags.engine,
     onProgress: io.progressIsTty ? progressLine(io, label) : undefined,
   };
 }
@@ -94,7 +96,8 @@ export function addAnalysisOptions(cmd: Command): Command {
     .option('--verdict-at <stat>', 'what a plain limit applies to: max (default) or a percentile such as p99.99')
     .option('--tmp-dir <dir>', 'scratch directory for the joined samples (default: the OS temp dir)')
     .option('--threads <n>', 'DuckDB threads (default 2)')
-    .option('--memory <limit>', 'DuckDB memory limit (default 512MB)');
+    .option('--memory <limit>', 'DuckDB memory limit (default 512MB)')
+    .addOption(new Option('--engine <engine>', 'native (C, one pass), duckdb (the SQL reference) or auto (native when built); default $SVTRACE_ANALYZE_ENGINE or auto').choices(['auto', 'native', 'duckdb']));
 }
 
 export async function runReport(runs: string[], opts: AnalysisFlags & { out: string; json?: boolean }, io: CliIo): Promise<{ result: AnalysisResult; code: number }> {
