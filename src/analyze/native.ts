@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SvtraceError } from '../errors.ts';
+import { isErrorCode, SvtraceError } from '../errors.ts';
 import { recordSql } from '../record/index.ts';
 import { rank } from '../util/percentile.ts';
 import { sqlString } from './db.ts';
@@ -115,7 +115,7 @@ function nativeError(e: unknown): SvtraceError {
   if (code === 'AJ_UNAVAILABLE') {
     return new SvtraceError('ANALYZE_NATIVE_UNAVAILABLE', `the native analysis engine cannot run: ${message}`, { hint: 'Use --engine duckdb.', cause: e });
   }
-  if (code.startsWith('ANALYZE_')) return new SvtraceError(code, message, { hint: 'Check the scratch directory (--tmp-dir) and the records.', cause: e });
+  if (code.startsWith('ANALYZE_') && isErrorCode(code)) return new SvtraceError(code, message, { hint: 'Check the scratch directory (--tmp-dir) and the records.', cause: e });
   return new SvtraceError('ANALYZE_NATIVE_FAILED', `the native analysis engine failed: ${message}`, { hint: 'Use --engine duckdb and report this.', cause: e });
 }
 
