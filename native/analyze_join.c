@@ -35,6 +35,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <node_api.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +81,17 @@ static struct {
 
 enum { DDB_TYPE_INTEGER = 4, DDB_TYPE_BIGINT = 5, DDB_TYPE_UBIGINT = 9 };
 
+static pthread_mutex_t ddb_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int ddb_load_locked(const char *path, char *err, size_t errcap);
 static int ddb_load(const char *path, char *err, size_t errcap) {
+  pthread_mutex_lock(&ddb_lock);
+  int r = ddb_load_locked(path, err, errcap);
+  pthread_mutex_unlock(&ddb_lock);
+  return r;
+}
+
+static int ddb_load_locked(const char *path, char *err, size_t errcap) {
   if (ddb.loaded) return 0;
   void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
@@ -225,7 +236,16 @@ typedef struct {
   const uint64_t *valid[4];
   idx_t n, pos;
   int done;
+  /* A producer thread fetches chunks (DuckDB decodes in it) while the merge runs: a queue of QCAP. */
+  pthread_t thread;
+  int thread_started;
+  pthread_mutex_t mu;
+  pthread_cond_t not_empty, not_full;
+  ddb_handle queue[16];
+  int qhead, qlen, eof, stop;
+  char error[512];
 } reader;
+#define QCAP 16
 
 typedef struct {
   /* configuration */
@@ -511,6 +531,10 @@ static inline void process_row(aj_ctx *c, const reader *rd, idx_t i) {
   }
   if (c->mode_iter) {
     sec = rd->iter[i];
+    if (sec > (1LL << 40) || sec < -(1LL << 40)) {
+      fail(c, "AJ_UNAVAILABLE", "iter %lld is beyond the native engine", (long long)sec);
+      return;
+    }
   } else {
     /* S = floor(((t - base) * r - smp * 1e9 + 0.5e9 * r) / (1e9 * r)), without overflow */
     int64_t rel = t - c->base_ns;
@@ -525,13 +549,47 @@ static inline void process_row(aj_ctx *c, const reader *rd, idx_t i) {
   place(c, s, p, sec * r + smp, t);
 }
 
+static void *reader_produce(void *arg) {
+  reader *rd = arg;
+  for (;;) {
+    pthread_mutex_lock(&rd->mu);
+    while (rd->qlen == QCAP && !rd->stop) pthread_cond_wait(&rd->not_full, &rd->mu);
+    int stop = rd->stop;
+    pthread_mutex_unlock(&rd->mu);
+    if (stop) break;
+    ddb_handle chunk = ddb.fetch_chunk(rd->res);
+    pthread_mutex_lock(&rd->mu);
+    if (!chunk) {
+      const char *e = ddb.result_error(&rd->res);
+      if (e && *e) snprintf(rd->error, sizeof rd->error, "%s", e);
+      rd->eof = 1;
+      pthread_cond_signal(&rd->not_empty);
+      pthread_mutex_unlock(&rd->mu);
+      break;
+    }
+    rd->queue[(rd->qhead + rd->qlen) % QCAP] = chunk;
+    rd->qlen++;
+    pthread_cond_signal(&rd->not_empty);
+    pthread_mutex_unlock(&rd->mu);
+  }
+  return NULL;
+}
+
 static int reader_next_chunk(aj_ctx *c, reader *rd) {
   for (;;) {
     if (rd->chunk) ddb.destroy_chunk(&rd->chunk);
-    rd->chunk = ddb.fetch_chunk(rd->res);
+    rd->chunk = NULL;
+    pthread_mutex_lock(&rd->mu);
+    while (rd->qlen == 0 && !rd->eof) pthread_cond_wait(&rd->not_empty, &rd->mu);
+    if (rd->qlen > 0) {
+      rd->chunk = rd->queue[rd->qhead];
+      rd->qhead = (rd->qhead + 1) % QCAP;
+      rd->qlen--;
+      pthread_cond_signal(&rd->not_full);
+    }
+    pthread_mutex_unlock(&rd->mu);
     if (!rd->chunk) {
-      const char *e = ddb.result_error(&rd->res);
-      if (e && *e) fail(c, "ANALYZE_QUERY_FAILED", "reading a record: %s", e);
+      if (rd->error[0]) fail(c, "ANALYZE_QUERY_FAILED", "reading a record: %s", rd->error);
       rd->done = 1;
       return 0;
     }
@@ -604,11 +662,34 @@ static int reader_open(aj_ctx *c, ddb_handle db, reader *rd, const char *sql) {
       return -1;
     }
   }
+  pthread_mutex_init(&rd->mu, NULL);
+  pthread_cond_init(&rd->not_empty, NULL);
+  pthread_cond_init(&rd->not_full, NULL);
+  if (pthread_create(&rd->thread, NULL, reader_produce, rd) != 0) {
+    fail(c, "ANALYZE_NATIVE_FAILED", "cannot start a reader thread");
+    return -1;
+  }
+  rd->thread_started = 1;
   reader_next_chunk(c, rd);
   return 0;
 }
 
 static void reader_close(reader *rd) {
+  if (rd->thread_started) {
+    pthread_mutex_lock(&rd->mu);
+    rd->stop = 1;
+    pthread_cond_signal(&rd->not_full);
+    pthread_mutex_unlock(&rd->mu);
+    pthread_join(rd->thread, NULL);
+    while (rd->qlen > 0) {
+      ddb.destroy_chunk(&rd->queue[rd->qhead]);
+      rd->qhead = (rd->qhead + 1) % QCAP;
+      rd->qlen--;
+    }
+    pthread_mutex_destroy(&rd->mu);
+    pthread_cond_destroy(&rd->not_empty);
+    pthread_cond_destroy(&rd->not_full);
+  }
   if (rd->chunk) ddb.destroy_chunk(&rd->chunk);
   if (rd->has_res) ddb.destroy_result(&rd->res);
   if (rd->con) ddb.disconnect(&rd->con);
