@@ -1,5 +1,6 @@
 // The public API of svtrace. Everything a library user may rely on is exported here.
-export { SvtraceError, isSvtraceError } from './errors.ts';
+export { SvtraceError, isSvtraceError, ERROR_CODES, EXIT, exitCodeOf, type ErrorCode, type ErrorKind } from './errors.ts';
+export * as path from './path/index.ts';
 export * from './sv/index.ts';
 export * from './pcap/index.ts';
 export * from './lab/index.ts';

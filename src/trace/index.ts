@@ -18,4 +18,6 @@ export { measureClockOffset, parseClockOutput, monoToRealtimeNs, type ClockOffse
 export { createIterationTracker, sampleIteration, type IterationTracker } from './iteration.ts';
 export { learnLayouts, type LearnOptions, type LearnResult } from './learn.ts';
 export { startTrace, type TraceHandlers, type TraceOptions, type TraceSession } from './runner.ts';
+export { runTrace, type TraceRunOptions, type TraceRunResult, type TraceStarted, type TraceSecond } from './run.ts';
+export { qemuTapPoint, tapHolders, type TapPoint } from './tap.ts';
 export type { PointEvent, TraceSummary, TraceStream, TraceWarning, TraceWarningKind, UnknownFrame, PointSummary } from './events.ts';
