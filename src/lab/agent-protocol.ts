@@ -57,15 +57,20 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
 
-/** A host message, or undefined for anything else (tty noise, an echo, a bad field). */
-export function parseHostMessage(line: string): HostMessage | undefined {
-  let v: unknown;
+/** The line as a JSON object, or undefined (not JSON, or not an object). */
+function jsonObject(line: string): Record<string, unknown> | undefined {
   try {
-    v = JSON.parse(line);
+    const v: unknown = JSON.parse(line);
+    return isObject(v) ? v : undefined;
   } catch {
     return undefined;
   }
-  if (!isObject(v)) return undefined;
+}
+
+/** A host message, or undefined for anything else (tty noise, an echo, a bad field). */
+export function parseHostMessage(line: string): HostMessage | undefined {
+  const v = jsonObject(line);
+  if (!v) return undefined;
   switch (v.t) {
     case 'ping':
     case 'clock':
@@ -88,13 +93,8 @@ export function parseHostMessage(line: string): HostMessage | undefined {
 
 /** A guest message, or undefined for anything else (boot noise on the console, a tty echo of our own line). */
 export function parseGuestMessage(line: string): GuestMessage | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  if (!isObject(v)) return undefined;
+  const v = jsonObject(line);
+  if (!v) return undefined;
   switch (v.t) {
     case 'pong':
       return isInt(v.id) && typeof v.hostname === 'string' ? { t: 'pong', id: v.id, hostname: v.hostname } : undefined;
