@@ -68,7 +68,14 @@ export async function traceConfigFrom(f: Flags): Promise<{ trace: TraceConfig; l
   const role = t.machine;
   const trace: TraceConfig = { role };
   if (f.lab) {
-    const lab = await readLabState(typeof f.lab === 'string' ? f.lab : config.lab.run_dir ?? '/run/svtrace/lab');
+    const labDir = typeof f.lab === 'string' ? f.lab : config.lab.run_dir ?? '/run/svtrace/lab';
+    const lab = await readLabState(labDir);
+    if (role === 'vm' && lab.vm) {
+      // the VM is a real guest: its kernel is not this one, so its points are traced from inside it
+      throw new SvtraceError('USAGE', `the lab's VM is a QEMU guest (${lab.vm.accel}): its points T3 and T4 are in the guest's kernel, which a tracer on this host cannot see`, {
+        hint: `run the VM's tracer in the guest: svtrace lab exec --run-dir ${labDir} vm -- svtrace trace --machine vm --vm-if ${lab.vmIf} --subscriber-comm svtrace-rx`,
+      });
+    }
     if (role === 'hypervisor') { trace.ingress = { name: lab.hostPubIf }; trace.vmPort = { name: lab.hostVmIf }; } else trace.vmInterface = { name: lab.vmIf, netns: lab.vmNetns };
   }
   const ingress = t.ingress ?? (role === 'hypervisor' ? t.interface : undefined);

@@ -113,6 +113,10 @@ test('lab up --vm qemu: a real guest on a tap; lab exec; subscribe in the guest 
 
   const status = await labStatus(runDir);
   assert.equal(status.healthy, true, JSON.stringify(status.items));
+  // the VM's points are in the guest's kernel: a host tracer refuses, and says how to trace them inside
+  const vmTrace = await cli(['trace', '--lab', runDir, '--machine', 'vm', '-d', '1']);
+  assert.equal(vmTrace.code, 2, vmTrace.err);
+  assert.match(vmTrace.err, /QEMU guest.*hint: run the VM's tracer in the guest: svtrace lab exec/s);
   assert.ok(status.items.some((i) => i.name === 'qemu' && i.present));
 
   // the guest's own kernel, its hostname, exit codes and Ctrl-C
