@@ -18,6 +18,8 @@ export interface LearnOptions {
   /** Streams to wait for; empty = learn until the timeout. */
   wanted?: StreamSpec[];
   timeoutMs?: number;
+  /** With no frame seen after timeoutMs, wait this long in all for the first one (default 15 s). */
+  maxWaitMs?: number;
   framesPerKey?: number;
   maxFrames?: number;
   bpftrace?: string;
@@ -100,9 +102,16 @@ export async function learnLayouts(opts: LearnOptions): Promise<LearnResult> {
   try {
     await run.ready;
     opts.onReady?.();
-    const timer = setTimeout(done, opts.timeoutMs ?? 3000);
+    // Learn for timeoutMs; when no frame has arrived by then (bpftrace's output lags on a slow or
+    // emulated machine, or the traffic starts late), wait on for the first one, up to maxWaitMs.
+    const started = Date.now();
+    const minMs = opts.timeoutMs ?? 3000, maxMs = Math.max(minMs, opts.maxWaitMs ?? 15_000);
+    const timer = setInterval(() => {
+      const elapsed = Date.now() - started;
+      if (elapsed >= minMs && (frames > 0 || elapsed >= maxMs)) done();
+    }, 100);
     await Promise.race([complete, run.exited]);
-    clearTimeout(timer);
+    clearInterval(timer);
   } finally {
     await run.stop();
   }
