@@ -11,7 +11,6 @@ export const EXIT_OK = EXIT.ok;
 export const EXIT_VERDICT_FAILED = EXIT.verdictFailed;
 export const EXIT_USAGE = EXIT.usage;
 export const EXIT_ENVIRONMENT = EXIT.environment;
-export const EXIT_INTERNAL = EXIT.internal;
 
 export function formatError(e: unknown): string {
   if (e instanceof SvtraceError) {
@@ -29,8 +28,6 @@ export function formatError(e: unknown): string {
   return `svtrace: unexpected error (a bug in svtrace, please report it): ${String(e)}`;
 }
 
-export const exitCodeFor = exitCodeOf;
-
 /** Wraps a command action: runs it, and on failure prints the error to stderr and sets the exit code. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void> | number | void) {
   return async (...args: A): Promise<void> => {
@@ -39,7 +36,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
       if (typeof code === 'number') process.exitCode = code;
     } catch (e) {
       process.stderr.write(formatError(e) + '\n');
-      process.exitCode = exitCodeFor(e);
+      process.exitCode = exitCodeOf(e);
     }
   };
 }

@@ -10,7 +10,7 @@ import { qemuTapPoint } from '../trace/tap.ts';
 import { readLabState } from '../lab/index.ts';
 import { renderLive, renderLiveLine, formatUs, type LiveFrame } from '../live/view.ts';
 import { loadConfig } from '../config/load.ts';
-import { explainSchema, type ExplainSection, type SvtraceConfig } from '../config/schema.ts';
+import type { ExplainSection, SvtraceConfig } from '../config/schema.ts';
 import { SvtraceError } from '../errors.ts';
 import { action } from './run.ts';
 import { roleSegment } from '../path/index.ts';
@@ -29,7 +29,7 @@ interface Flags {
 }
 
 /** The --explain flags over the [explain] section, checked before anything starts. */
-export function explainFlags(f: Flags, role: string | undefined, limitsUs: Record<string, number>, section: ExplainSection = explainSchema.parse({})): { segment: { name: string; from: string; to: string }; thresholdNs: number; windowS: number; worst: number; cpus?: number[] } {
+export function explainFlags(f: Flags, role: string | undefined, limitsUs: Record<string, number>, section: ExplainSection): { segment: { name: string; from: string; to: string }; thresholdNs: number; windowS: number; worst: number; cpus?: number[] } {
   const segment = roleSegment(role === 'vm' ? 'vm' : 'hypervisor');
   const num = (v: string | undefined, flag: string, dflt: number, ok: (n: number) => boolean, example: string) => {
     if (v === undefined) return dflt;

@@ -12,9 +12,6 @@
 import { createHistogram, record, type LatencyHistogram } from './histogram.ts';
 import { segmentsAmong, type SegmentDef } from '../path/index.ts';
 
-/** The segment table is the analysis's own: live and report measure the same segments. */
-export { DEFAULT_SEGMENTS as SEGMENTS, type SegmentDef } from '../analyze/types.ts';
-
 export interface SegmentStats {
   stream: string;
   appId: number;

@@ -35,7 +35,7 @@ export function guardCallback<T>(fn: (arg: T) => void, onFault?: (error: unknown
 }
 
 /** Resolves as the native stop does, but rejects with the callback's fault when there was one. */
-export async function settle<R>(stopped: Promise<R>, guard: GuardedCallback<never> | { fault: () => unknown }): Promise<R> {
+export async function settle<R>(stopped: Promise<R>, guard: Pick<GuardedCallback<unknown>, 'fault'>): Promise<R> {
   const r = await stopped;
   const f = guard.fault();
   if (f !== undefined) throw f;

@@ -73,11 +73,6 @@ export function roleSegment(role: 'hypervisor' | 'vm'): SegmentDef {
   return { name: s.name, from: s.from, to: s.to };
 }
 
-export function segmentDef(name: string): SegmentDef | undefined {
-  const s = SEGMENTS.find((x) => x.name === name);
-  return s ? { name: s.name, from: s.from, to: s.to } : undefined;
-}
-
 /** A point name as users write it: a letter, then letters, digits, `_`, `.` or `-` (T2.5, Tvhost, T2_ovs). */
 export const POINT_NAME_RE = /^[A-Za-z][A-Za-z0-9_.-]{0,31}$/;
 

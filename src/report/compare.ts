@@ -54,6 +54,7 @@ function statsFigures(a: LatencyStats | null, b: LatencyStats | null): Compariso
   const out = [
     fig('samples', 'samples', a?.count ?? null, b?.count ?? null),
     fig('mean', 'us', ...us((s) => s.meanNs)),
+    fig('min', 'us', ...us((s) => s.minNs)),
     fig('p50', 'us', ...us((s) => s.percentilesNs.p50)),
     fig('p99', 'us', ...us((s) => s.percentilesNs.p99)),
     fig('p99.9', 'us', ...us((s) => s.percentilesNs['p99.9'])),
@@ -84,6 +85,13 @@ export function compareAnalyses(a: AnalysisResult, b: AnalysisResult): Compariso
   };
 }
 
+/** A figure's value as the tables print it. */
+const value = (f: ComparisonFigure, x: number | null) => (x === null ? '–' : f.unit === 'us' ? us(x) : count(x));
+
+/** The segment's verdict limit (µs), B's first, else 200 µs (the SEAPATH end-to-end limit). */
+const limitOf = (c: ComparisonResult, segment: string) =>
+  c.b.segments.find((x) => x.segment === segment)?.limitUs ?? c.a.segments.find((x) => x.segment === segment)?.limitUs ?? 200;
+
 /** "352 533 → 512, −99.85 %" */
 export function describeChange(f: ComparisonFigure): string {
   const v = (x: number | null) => (x === null ? '–' : f.unit === 'us' ? `${us(x)} µs` : count(x));
@@ -91,7 +99,7 @@ export function describeChange(f: ComparisonFigure): string {
 }
 
 function table(title: string, figures: readonly ComparisonFigure[]): Table {
-  const v = (f: ComparisonFigure, x: number | null) => (x === null ? '–' : f.unit === 'us' ? us(x) : count(x));
+  const v = value;
   return {
     title,
     header: ['figure', 'A', 'B', 'change'],
@@ -103,7 +111,7 @@ function table(title: string, figures: readonly ComparisonFigure[]): Table {
 /** One line per segment for the figures people quote: "Tseapath > 200 µs: 352 533 → 512, −99.85 %". */
 export function headlines(c: ComparisonResult): string[] {
   return c.segments.flatMap((s) => {
-    const limit = c.b.segments.find((x) => x.segment === s.segment)?.limitUs ?? c.a.segments.find((x) => x.segment === s.segment)?.limitUs ?? 200;
+    const limit = limitOf(c, s.segment);
     return s.figures.filter((f) => ['mean', 'p99.99', 'max', `> ${limit} µs`].includes(f.figure)).map((f) => `${s.segment} ${f.figure}: ${describeChange(f)}`);
   });
 }
@@ -172,25 +180,19 @@ export async function writeComparison(c: ComparisonResult, dir: string, onProgre
 /**
  * The seed's table: for each segment (Ttot first), mean, min, max, p99,
  * p99.99 and the samples over its limit (200 µs when it has none), before →
- * after with the change.
+ * after with the change: the comparison's own figures, picked.
  */
 export function seedTable(c: ComparisonResult): { header: string[]; rows: string[][] } {
   const order = (n: string) => (n === 'Ttot' ? -1 : c.segments.findIndex((s) => s.segment === n));
-  const names = c.segments.map((s) => s.segment).sort((x, y) => order(x) - order(y));
   const rows: string[][] = [];
-  for (const name of names) {
-    const sa = c.a.segments.find((s) => s.segment === name)?.all ?? null, sb = c.b.segments.find((s) => s.segment === name)?.all ?? null;
-    if (!sa?.count && !sb?.count) continue;
-    const limit = c.b.segments.find((s) => s.segment === name)?.limitUs ?? c.a.segments.find((s) => s.segment === name)?.limitUs ?? 200;
-    const over = (s: LatencyStats | null) => (s ? s.above.find((x) => x.thresholdUs === limit)?.count ?? null : null);
-    const cell = (a: number | null, b: number | null, unit: 'us' | 'samples') => {
-      const v = (x: number | null) => (x === null ? '–' : unit === 'us' ? us(x) : count(x));
-      return `${v(a)} → ${v(b)} (${change(a, b)})`;
+  for (const s of [...c.segments].sort((x, y) => order(x.segment) - order(y.segment))) {
+    if (!s.figures.find((f) => f.figure === 'samples')?.a && !s.figures.find((f) => f.figure === 'samples')?.b) continue;
+    const limit = limitOf(c, s.segment);
+    const cell = (name: string) => {
+      const f = s.figures.find((x) => x.figure === name);
+      return f ? `${value(f, f.a)} → ${value(f, f.b)} (${change(f.a, f.b)})` : '–';
     };
-    rows.push([name,
-      cell(sa?.meanNs ?? null, sb?.meanNs ?? null, 'us'), cell(sa?.minNs ?? null, sb?.minNs ?? null, 'us'), cell(sa?.maxNs ?? null, sb?.maxNs ?? null, 'us'),
-      cell(sa?.percentilesNs.p99 ?? null, sb?.percentilesNs.p99 ?? null, 'us'), cell(sa?.percentilesNs['p99.99'] ?? null, sb?.percentilesNs['p99.99'] ?? null, 'us'),
-      `${cell(over(sa), over(sb), 'samples')} > ${limit} µs`]);
+    rows.push([s.segment, ...['mean', 'min', 'max', 'p99', 'p99.99'].map(cell), `${cell(`> ${limit} µs`)} > ${limit} µs`]);
   }
   return { header: ['segment', 'mean µs', 'min µs', 'max µs', 'p99 µs', 'p99.99 µs', 'over the limit'], rows };
 }

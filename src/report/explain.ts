@@ -6,10 +6,10 @@
  * sample's points and of what ran on each CPU between them, beside a normal
  * sample. Every comm, svID and explanation text is escaped for its target.
  */
-import { loadRecordExplanations, type LoadedExplanations, type LoadedWorst, type RecordExplanations } from '../explain/files.ts';
+import { type LoadedExplanations, type LoadedWorst, type RecordExplanations } from '../explain/files.ts';
 import { topByCount, type CauseRow } from '../explain/explain.ts';
 import { SAMPLES_PID, type ChromeTrace } from '../explain/chrome.ts';
-import type { AnalysisResult, RecordSummary } from '../analyze/index.ts';
+import type { AnalysisResult } from '../analyze/index.ts';
 import { printable } from '../util/text.ts';
 import { escapeHtml, escapeMarkdown, wireHtml, wireMarkdown } from './escape.ts';
 
@@ -36,9 +36,6 @@ import { markdownTable, type Table } from './summary.ts';
 
 /** The explanations the analysis found in its records (src/explain/files.ts reads them). */
 export type ReportExplanations = RecordExplanations;
-
-/** Reading explanations is the analysis's job; kept for callers of the library. */
-export const loadReportExplanations = (records: readonly Pick<RecordSummary, 'dir'>[]): ReportExplanations[] => loadRecordExplanations(records);
 
 /** The analysis result as JSON (summary.json, `report --json`): the explanations as their summary under `explain`, the analysis keys unchanged. */
 export function analysisJson(r: AnalysisResult): unknown {

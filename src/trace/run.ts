@@ -55,8 +55,6 @@ export interface TraceRunOptions {
   onStarted?: (s: TraceStarted) => void;
   /** About once a second while tracing. */
   onSecond?: (s: TraceSecond) => void;
-  /** The streams' smpCnt wrap when the layouts do not say (e.g. the demo's 4000). */
-  smpCntWrap?: number;
   /** Pin the point tracer's bpftrace to these CPUs. */
   cpus?: readonly number[];
 }
@@ -204,8 +202,7 @@ export async function runTrace(o: TraceRunOptions): Promise<TraceRunResult> {
       },
     });
     if (stopRequested) void session.stop();
-    const wrap = o.smpCntWrap;
-    opened.writer?.update({ streams: session.streams.map((s) => ({ svId: s.svId, appId: s.appId, ...(s.smpCntWrap ?? wrap ? { rate: s.smpCntWrap ?? wrap } : {}) })) });
+    opened.writer?.update({ streams: session.streams.map((s) => ({ svId: s.svId, appId: s.appId, ...(s.smpCntWrap ? { rate: s.smpCntWrap } : {}) })) });
     // after the point tracer (learning layouts does not compete with it) and its record, so no point waits for either
     let recorderPid: number | null = null;
     if (explainer) {

@@ -6,8 +6,6 @@
  * thread has stopped.
  */
 export interface RunLoop {
-  /** Resolves when the loop ended, for whichever reason. */
-  done: Promise<void>;
   /** Ends the loop (from a tick: the work is done). */
   finish(): void;
   /** Ends the loop at once because of this error (the first one is kept). */
@@ -32,7 +30,6 @@ export function createRunLoop(): RunLoop & { start(o: { intervalMs: number; sign
     resolveDone();
   };
   return {
-    done,
     finish,
     fail(e: unknown) { fault ??= e; finish(); },
     get interrupted() { return interrupted; },
