@@ -4,7 +4,7 @@
  * shell; programs go through a private temporary file, not the command line.
  */
 import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -112,6 +112,13 @@ export async function dryRun(program: string, bpftrace = requireBpftrace()): Pro
   }
 }
 
+let setpriv: string | null | undefined;
+/** util-linux's setpriv (essential in Debian), or null where it is missing. */
+function setprivPath(): string | null {
+  if (setpriv === undefined) setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) ?? null;
+  return setpriv;
+}
+
 export type BpftraceChild = ChildProcessByStdio<null, Readable, Readable>;
 
 /**
@@ -121,7 +128,11 @@ export type BpftraceChild = ChildProcessByStdio<null, Readable, Readable>;
 /** Spawns bpftrace on a program file; with `cpus`, pinned to them (taskset execs bpftrace in its place, same pid). */
 export function spawnBpftrace(bpftrace: string, programPath: string, env: Record<string, string> = {}, cpus?: readonly number[], ownGroup = false): BpftraceChild {
   if (cpus && (cpus.length === 0 || !cpus.every((c) => Number.isInteger(c) && c >= 0 && c < 4096))) throw new SvtraceError('USAGE', `bpftrace CPUs ${cpus.join(',')} are not CPU numbers`, { hint: 'e.g. 0 or 0,2' });
-  const [cmd, args] = cpus ? ['taskset', ['-c', cpus.join(','), bpftrace, '-k', programPath]] : [bpftrace, ['-k', programPath]];
+  let [cmd, args] = cpus ? ['taskset', ['-c', cpus.join(','), bpftrace, '-k', programPath]] : [bpftrace, ['-k', programPath]];
+  // Its own group also shields bpftrace from the terminal's signals, so svtrace's death must end it: the
+  // program's exit probe does once attached, the parent-death signal does while it still compiles
+  // (minutes in an emulated guest). setpriv execs the rest in its place, so the pid stays bpftrace's.
+  if (ownGroup && setprivPath()) [cmd, args] = [setprivPath()!, ['--pdeathsig', 'KILL', cmd, ...args]];
   return spawn(cmd, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     // a process group of its own: a Ctrl-C on the terminal reaches svtrace only, which drains bpftrace before stopping it

@@ -172,3 +172,26 @@ test('Ctrl-C on the terminal (SIGINT to the whole job) still drains bpftrace; sv
   if (!gone) process.kill(orphan[0]!, 'SIGKILL');
   assert.ok(gone, 'bpftrace ended itself when svtrace died');
 });
+
+test('svtrace killed -9 while bpftrace is still starting (compiling, not yet attached) takes bpftrace with it', { skip, timeout: 60_000 }, async () => {
+  // A program with no probe that could notice svtrace's death: only the parent-death signal can end it.
+  const dir = mkdtempSync(join(tmpdir(), 'svtrace-orphan-'));
+  try {
+    const program = join(dir, 'idle.bt');
+    writeFileSync(program, 'BEGIN { @started = 1; }\ninterval:s:100 { exit(); }\n');
+    const owner = spawn(process.execPath, ['--import', 'tsx', '-e',
+      `import { spawnBpftrace } from ${JSON.stringify(join(ROOT, 'src/trace/bpftrace.ts'))};
+       const c = spawnBpftrace('bpftrace', ${JSON.stringify(program)}, {}, undefined, true);
+       console.log(c.pid); setInterval(() => {}, 1000);`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    owner.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    assert.ok(await until(() => /^\d+\n/.test(out), 30_000), 'the owner started bpftrace');
+    const pid = Number(out.trim());
+    owner.kill('SIGKILL');
+    const gone = await until(() => !alive(pid), 10_000);
+    if (!gone) process.kill(pid, 'SIGKILL');
+    assert.ok(gone, 'bpftrace ended when the process that started it was killed');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
