@@ -6,6 +6,7 @@
  * Stops after a duration or on the signal (Ctrl-C), after the last batch was
  * taken: nothing received is lost.
  */
+import { guestOfLab } from '../lab/guest-env.ts';
 import { createRunLoop } from '../util/run-loop.ts';
 import { ROLE_POINTS } from '../path/index.ts';
 import { clockNowNs, openPacketSocket, type RxStats } from '../net/index.ts';
@@ -67,21 +68,6 @@ export interface SubscribeResult {
   rx: RxStats;
   interrupted: boolean;
   recordDir: string | null;
-}
-
-/** Inside the lab's QEMU guest (its agent sets SVTRACE_VM_ACCEL): which accelerator, since TCG timings are an emulator's. */
-function guestOfLab(): { vm?: { accel: string; note: string; clock?: Record<string, string> } } {
-  const env = process.env;
-  const accel = env.SVTRACE_VM_ACCEL;
-  if (accel !== 'tcg' && accel !== 'kvm') return {};
-  const note = accel === 'tcg' ? 'QEMU TCG emulation (no KVM): timings are an emulator\'s, not a real VM\'s' : 'QEMU with KVM';
-  const ns = (v: string | undefined) => (v !== undefined && /^-?\d{1,19}$/.test(v) ? v : undefined);
-  const offset = ns(env.SVTRACE_CLOCK_OFFSET_NS);
-  const clock = offset === undefined ? undefined : {
-    method: 'guest − host CLOCK_REALTIME, NTP-style over the lab control channel, min-RTT exchange, measured when the command started',
-    offsetNs: offset, uncertaintyNs: ns(env.SVTRACE_CLOCK_UNCERTAINTY_NS) ?? '', measuredAtNs: ns(env.SVTRACE_CLOCK_MEASURED_AT_NS) ?? '',
-  };
-  return { vm: { accel, note, ...(clock ? { clock } : {}) } };
 }
 
 export async function runSubscribe(o: SubscribeOptions): Promise<SubscribeResult> {

@@ -13,6 +13,7 @@
  * keeps what was written. Measuring and printing never mix: callers get
  * plain data (onStarted, onSecond, onWarning, the result) and print it.
  */
+import { guestOfLab } from '../lab/guest-env.ts';
 import { join } from 'node:path';
 import { SvtraceError } from '../errors.ts';
 import { clockNowNs } from '../net/index.ts';
@@ -189,7 +190,7 @@ export async function runTrace(o: TraceRunOptions): Promise<TraceRunResult> {
             role: 'trace', points: points.map((p) => p.name), startedNs: clockNowNs(),
             clock: { name: 'realtime', note: 'bpftrace nsecs (CLOCK_MONOTONIC) mapped to CLOCK_REALTIME with a measured offset, re-measured every 10 s' },
             ...(o.command ? { command: o.command } : {}),
-            extra: { machine: role, points: points.map((p) => ({ name: p.name, probes: p.probes })) },
+            extra: { machine: role, points: points.map((p) => ({ name: p.name, probes: p.probes })), ...guestOfLab() },
           }, { onError: (e) => fail(e) });
           if (Object.keys(after).length) writer.update({ pointsAfter: after });
         }
