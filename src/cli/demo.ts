@@ -12,6 +12,43 @@ import { availableParallelism } from 'node:os';
 import { loadConfig } from '../config/load.ts';
 import { join } from 'node:path';
 import { renderExplainSummary } from '../explain/render.ts';
+import { runVmDemo } from '../demo/vm.ts';
+import { readBackHop } from '../demo/vm-readback.ts';
+import { HOP_SEGMENT } from '../demo/vm.ts';
+
+function optionalNumber(v: string | undefined, flag: string, ok: (n: number) => boolean, example: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new SvtraceError('USAGE', `${flag} ${v} is not valid`, { hint: `e.g. ${flag} ${example}` });
+  return n;
+}
+
+const us = (v: number | null) => (v === null ? '–' : v.toFixed(1));
+
+/** `demo --vm qemu`: phases through a real guest, the hop read back, the report of every record. */
+async function vmDemo(out: string, durationS: number, delay: string | undefined, loss: string | undefined): Promise<number> {
+  const delayUs = optionalNumber(delay, '--delay', (n) => Number.isInteger(n) && n > 0 && n <= 1_000_000, '400');
+  const lossPct = optionalNumber(loss, '--loss', (n) => n > 0 && n <= 100, '2');
+  const stop = interruptSignal();
+  try {
+    const log = (l: string) => process.stderr.write(`svtrace demo: ${l}\n`);
+    const asdus = 8;
+    const r = await runVmDemo({ outDir: out, durationS, asdus, ...(delayUs !== undefined ? { delayUs } : {}), ...(lossPct !== undefined ? { lossPct } : {}), signal: stop.signal, log });
+    if (stop.signal.aborted) return 130;
+    const rb = await readBackHop(r.vmRecord, r.phases, asdus);
+    process.stdout.write(`the guest's hop (${HOP_SEGMENT.from}→${HOP_SEGMENT.to}), read back from the guest's own points (µs, p50; ${r.lab.vm?.accel === 'tcg' ? 'TCG emulation: an emulator\'s timings' : 'KVM'})\n`);
+    const rows = rb.phases.map((p) => [p.label, p.svId, String(p.injectedDelayUs), us(p.p50Us.Thop ?? null), us(p.shiftUs.Thop ?? null), us(p.p50Us.Tapp ?? null), us(p.p50Us.Tsub ?? null),
+      groupDigits(p.lostOnHop), p.netemDroppedSamples === null ? '–' : groupDigits(p.netemDroppedSamples)]);
+    process.stdout.write(renderTable(['phase', 'svID', 'injected', 'Thop p50', 'shift', 'Tapp p50', 'Tsub p50', 'lost on hop', 'netem dropped'], rows, new Set([2, 3, 4, 5, 6, 7, 8])));
+    log('report: joining every record (host and guest) and computing the statistics');
+    const analysis = await analyzeRecords(r.records, { segments: [HOP_SEGMENT] });
+    const files = await writeReport(analysis, join(r.outDir, 'report'));
+    process.stdout.write(`\n${renderSummaryText(analysis)}\nrecords: ${r.records.join(', ')}\nreport:  ${files.html}\n`);
+    return 0;
+  } finally {
+    stop.dispose();
+  }
+}
 
 export function register(program: Command): void {
   program
@@ -26,11 +63,17 @@ export function register(program: Command): void {
     .option('--subscriber-fifo <prio>', 'run the subscriber\'s receive thread at SCHED_FIFO (1..99), as a protection application runs (on small machines it competes with bpftrace)')
     .option('--explain-threshold-us <us>', 'explain Thyp samples slower than this (default: the Thyp limit, 100 µs)')
     .option('--tuned', 'the tuned variant: the subscriber\'s receive thread at SCHED_FIFO on a CPU of its own, publisher and tracer on the others')
+    .option('--vm <kind>', 'netns (default: a network namespace, quick) or qemu (a real QEMU guest: T3, T3app and T4 traced inside it)', 'netns')
+    .option('--delay <us>', 'with --vm qemu: after a baseline phase, a phase with this netem delay on the guest\'s hop, read back', )
+    .option('--loss <pct>', 'with --vm qemu: a phase with this netem loss on the guest\'s hop, accounted sample by sample')
     .option('--compare', 'run the path twice, nominal then tuned, and write both reports and their comparison (OUT/nominal, OUT/tuned, OUT/compare)')
     .addHelpText('after', '\nExamples:\n  sudo svtrace demo --duration 20 --impair --explain\n  sudo svtrace demo --compare --duration 20 --streams 4')
-    .action(action(async (f: { out: string; duration: string; streams: string; switch: string; impair?: boolean; explain?: boolean; explainThresholdUs?: string; subscriberFifo?: string; tuned?: boolean; compare?: boolean }) => {
+    .action(action(async (f: { out: string; duration: string; streams: string; switch: string; impair?: boolean; explain?: boolean; explainThresholdUs?: string; subscriberFifo?: string; tuned?: boolean; compare?: boolean; vm: string; delay?: string; loss?: string }) => {
       const durationS = Number(f.duration), streams = Number(f.streams);
       if (!(durationS > 0 && durationS <= 3600)) throw new SvtraceError('USAGE', `--duration ${f.duration} is not 1..3600 s`, { hint: 'e.g. --duration 20' });
+      if (f.vm !== 'netns' && f.vm !== 'qemu') throw new SvtraceError('USAGE', `--vm ${f.vm} is neither netns nor qemu`, { hint: 'e.g. --vm qemu' });
+      if (f.vm === 'qemu') return vmDemo(f.out, durationS, f.delay, f.loss);
+      if (f.delay !== undefined || f.loss !== undefined) throw new SvtraceError('USAGE', '--delay and --loss act on the QEMU guest\'s hop', { hint: 'add --vm qemu (this host\'s kernel has no netem; the guest\'s has), or use --impair' });
       if (!(Number.isInteger(streams) && streams >= 1 && streams <= 64)) throw new SvtraceError('USAGE', `--streams ${f.streams} is not 1..64`, { hint: 'e.g. --streams 8' });
       if (!['ovs', 'bridge', 'auto'].includes(f.switch)) throw new SvtraceError('USAGE', `--switch ${f.switch} is not ovs, bridge or auto`, { hint: 'e.g. --switch bridge' });
       const subscriberFifo = f.subscriberFifo === undefined ? undefined : Number(f.subscriberFifo);

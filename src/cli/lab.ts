@@ -41,7 +41,7 @@ export function impairmentFromFlags(o: ImpairOptions): { hop: Hop; impairment: I
   if (o.loss !== undefined) imp.lossPct = parseNumber('loss', o.loss, false);
   if (o.rate !== undefined) imp.rateMbit = parseNumber('rate', o.rate, false);
   const hop = o.hop ?? 'vm';
-  if (!isHop(hop)) throw usage(`--hop ${hop} is not a hop`, 'use --hop pub (publisher egress) or --hop vm (the VM port)');
+  if (!isHop(hop)) throw usage(`--hop ${hop} is not a hop`, 'use --hop pub (publisher egress), vm (the VM port) or guest (inside a QEMU guest)');
   if (Object.keys(imp).length === 0) {
     if (o.hop !== undefined) throw usage('--hop needs an impairment', 'add --delay US, --jitter US, --loss PCT or --rate MBIT');
     return undefined;
@@ -71,7 +71,7 @@ function withImpairFlags(cmd: Command): Command {
     .option('--jitter <us>', 'netem jitter in µs')
     .option('--loss <pct>', 'netem random loss in %')
     .option('--rate <mbit>', 'netem rate limit in Mbit/s')
-    .option('--hop <hop>', 'where: pub (publisher egress) or vm (the host port towards the VM; default)');
+    .option('--hop <hop>', 'where: pub (publisher egress), vm (the host port towards the VM; default) or guest (inside a QEMU guest, between its NIC and the application port app0)');
 }
 
 export function register(program: Command): void {
@@ -205,7 +205,7 @@ export function register(program: Command): void {
       const topology = await readLabState(o.runDir);
       if (o.clear) {
         const hop = o.hop ?? 'vm';
-        if (!isHop(hop)) throw usage(`--hop ${hop} is not a hop`, 'use --hop pub or --hop vm');
+        if (!isHop(hop)) throw usage(`--hop ${hop} is not a hop`, 'use --hop pub, vm or guest');
         await clearImpairment(topology, hop);
         process.stdout.write(`hop ${hop}: no impairment\n`);
         return;

@@ -3,6 +3,7 @@
  * hypervisor (T1 NIC receive → T2 towards the VM) or a VM (T3 NIC receive →
  * T4 application), recorded, shown live, served as metrics.
  */
+import { layoutsFromCapture } from '../trace/layout-capture.ts';
 import type { Command } from 'commander';
 import type { InterfaceRef, TraceConfig } from '../trace/config.ts';
 import { runTrace } from '../trace/run.ts';
@@ -24,7 +25,7 @@ import { EXPLAIN_DIR } from '../explain/files.ts';
 interface Flags {
   config?: string; machine?: string; lab?: string | boolean; ingress?: string; vmPort?: string; vmIf?: string;
   subscriberComm?: string; subscriberPid?: string[]; stream: string[]; record?: string; live?: boolean; metrics?: string;
-  printProgram?: boolean; duration?: string; json?: boolean; tapPoint?: boolean;
+  printProgram?: boolean; duration?: string; json?: boolean; tapPoint?: boolean; layoutsFrom?: string;
   explain?: boolean; explainThresholdUs?: string; explainWindowS?: string; explainCpus?: string; explainWorst?: string;
 }
 
@@ -63,6 +64,7 @@ export async function traceConfigFrom(f: Flags): Promise<{ trace: TraceConfig; l
     'trace.machine': f.machine, 'trace.ingress': f.ingress, 'trace.vm_port': f.vmPort, 'trace.vm_interface': f.vmIf,
     'trace.subscriber_comm': f.subscriberComm, 'trace.subscriber_pids': pids.length ? pids : undefined,
     'trace.streams': f.stream.length ? f.stream : undefined, 'trace.record': f.record, 'trace.metrics': f.metrics,
+    'trace.layouts_from': f.layoutsFrom,
   });
   const t = config.trace;
   const role = t.machine;
@@ -86,6 +88,12 @@ export async function traceConfigFrom(f: Flags): Promise<{ trace: TraceConfig; l
   const comm = t.subscriber_comm;
   if (role === 'vm' && (comm || t.subscriber_pids.length)) trace.subscriber = { ...(comm ? { comm } : {}), ...(t.subscriber_pids.length ? { pids: t.subscriber_pids } : {}) };
   if (t.streams.length) trace.streams = t.streams.map((svId) => ({ svId }));
+  if (t.layouts_from) {
+    const got = await layoutsFromCapture(t.layouts_from);
+    trace.layouts = got.layouts;
+    process.stderr.write(`svtrace: ${got.layouts.length} frame layout(s) from ${printable(t.layouts_from)} (${got.frames} frame(s) read): no learning from live traffic\n`);
+    if (got.unsupported) process.stderr.write(`svtrace: warning: ${got.unsupported} SV frame(s) there cannot be matched in the kernel: ${printable(got.firstProblem ?? '')}\n`);
+  }
   if (t.points.length) {
     trace.points = t.points.map((p) => ({
       name: p.name, probe: p.probe, ...(p.after ? { after: p.after } : {}), ...(p.interface ? { interface: parseInterface(p.interface, `trace.points ${p.name} interface`) } : {}),
@@ -121,6 +129,7 @@ export function register(program: Command): void {
     .option('--vm-if <if>', 'vm: the VM\'s interface (T3)')
     .option('--subscriber-comm <name>', 'vm: the subscriber\'s command name (T4)')
     .option('--subscriber-pid <pid>', 'vm: the subscriber\'s pid (T4; repeatable)', collect, [])
+    .option('--layouts-from <capture>', 'take the streams\' frame layouts from this pcap/pcapng instead of learning them from live traffic')
     .option('--stream <svid>', 'trace only this svID (repeatable; default: every stream seen)', collect, [])
     .option('-r, --record <dir>', 'record every sample\'s points into this new directory')
     .option('--live', 'show a live view every second (plain lines when stdout is not a terminal)')

@@ -112,6 +112,8 @@ export const traceSchema = z.object({
   record: z.string().optional(),
   metrics: metricsAddress.optional(),
   duration_s: z.number().positive().optional(),
+  /** A capture (pcap/pcapng) of the streams: their frame layouts are taken from it instead of learnt from live traffic. */
+  layouts_from: z.string().min(1).optional(),
   points: z.array(customPointSchema).max(16).default([]),
 }).strict();
 

@@ -96,7 +96,7 @@ export function demoStreams(count: number): StreamSpec[] {
   });
 }
 
-interface Child<R> {
+export interface Child<R> {
   /** Resolves when the subscriber is receiving (at once for the publisher). */
   ready: Promise<void>;
   result: Promise<R>;
@@ -110,7 +110,7 @@ function childEntry(): string {
 }
 
 /** Runs a publish or subscribe job in a process of its own (see child.ts for why). */
-function inChild<R>(what: string, job: ChildJob, onProgress?: (p: PublishProgress) => void): Child<R> {
+export function inChild<R>(what: string, job: ChildJob, onProgress?: (p: PublishProgress) => void): Child<R> {
   const child = fork(childEntry(), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let ready!: () => void;
   const readyP = new Promise<void>((r) => { ready = r; });

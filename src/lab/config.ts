@@ -5,7 +5,7 @@
  */
 import { isAbsolute, normalize } from 'node:path';
 import { SvtraceError } from '../errors.ts';
-import { validateImpairment, type Impairment, type Hop } from './impair-spec.ts';
+import { isHop, validateImpairment, type Impairment, type Hop } from './impair-spec.ts';
 
 export type SwitchKind = 'ovs' | 'bridge';
 /** The lab's VM: a network namespace (fast, the host's kernel) or a QEMU guest on a tap (its own kernel). */
@@ -183,7 +183,7 @@ export function resolveLabConfig(input: LabConfigInput = {}): LabConfig {
   }
   const impairments: Partial<Record<Hop, Impairment>> = {};
   for (const [hop, imp] of Object.entries(input.impairments ?? {})) {
-    if (hop !== 'pub' && hop !== 'vm') throw invalid(`unknown hop ${JSON.stringify(hop)}`, 'use --hop pub or --hop vm');
+    if (!isHop(hop)) throw invalid(`unknown hop ${JSON.stringify(hop)}`, 'use --hop pub, vm or guest');
     if (imp !== undefined) impairments[hop] = validateImpairment(imp);
   }
   const vm = input.vm ?? 'netns';

@@ -7,9 +7,12 @@
  */
 import { SvtraceError } from '../errors.ts';
 
-/** `pub`: the publisher's veth egress (inside its namespace). `vm`: the host's port towards the VM. */
-export type Hop = 'pub' | 'vm';
-export const HOPS: readonly Hop[] = ['pub', 'vm'];
+/**
+ * `pub`: the publisher's veth egress (inside its namespace). `vm`: the host's port towards the VM.
+ * `guest`: inside a QEMU guest, between its NIC and the application's port (guest-hop.ts).
+ */
+export type Hop = 'pub' | 'vm' | 'guest';
+export const HOPS: readonly Hop[] = ['pub', 'vm', 'guest'];
 
 export interface Impairment {
   delayUs?: number;
@@ -31,7 +34,7 @@ const MAX_DELAY_US = 10_000_000;
 const MAX_RATE_MBIT = 100_000;
 
 export function isHop(s: string): s is Hop {
-  return s === 'pub' || s === 'vm';
+  return s === 'pub' || s === 'vm' || s === 'guest';
 }
 
 function bad(message: string, hint: string): SvtraceError {

@@ -6,14 +6,21 @@
 import { SvtraceError } from '../errors.ts';
 import { run } from './exec.ts';
 import { netemArgs, parseQdiscJson, validateImpairment, type Hop, type Impairment, type QdiscInfo } from './impair-spec.ts';
+import { applyGuestNetem, clearGuestNetem, GUEST_APP_IF } from './guest-hop.ts';
 import { loadState, saveState, type LabTopology } from './state.ts';
+
+function noGuest(): SvtraceError {
+  return new SvtraceError('LAB_IMPAIRMENT_INVALID', 'hop guest is inside a QEMU guest, and this lab\'s VM is a network namespace', {
+    hint: `svtrace lab up --vm qemu (the hop is then between the guest's NIC and its application port ${GUEST_APP_IF})`,
+  });
+}
 
 export interface HopTarget {
   dev: string;
   netns: string | undefined;
 }
 
-export function hopTarget(topology: LabTopology, hop: Hop): HopTarget {
+export function hopTarget(topology: LabTopology, hop: Exclude<Hop, 'guest'>): HopTarget {
   return hop === 'pub' ? { dev: topology.pubIf, netns: topology.pubNetns } : { dev: topology.hostVmIf, netns: undefined };
 }
 
@@ -23,13 +30,19 @@ function tcArgs(t: HopTarget, args: string[]): string[] {
 
 /** Runs tc only: replaces the root qdisc of the hop with netem. */
 export async function applyNetem(topology: LabTopology, hop: Hop, imp: Impairment): Promise<void> {
+  if (hop === 'guest') {
+    if (!topology.vm) throw noGuest();
+    return applyGuestNetem(topology, imp);
+  }
   const t = hopTarget(topology, hop);
   const args = tcArgs(t, ['qdisc', 'replace', 'dev', t.dev, 'root', ...netemArgs(imp)]);
   const r = await run('tc', args, { allowFailure: true });
   if (r.exitCode === 0) return;
   if (/qdisc kind is unknown|Unknown qdisc|qdisc not found/i.test(r.stderr)) {
     throw new SvtraceError('LAB_NETEM_UNSUPPORTED', `this kernel has no netem qdisc, so hop ${hop} cannot be impaired`, {
-      hint: 'load it (modprobe sch_netem) or use a kernel built with CONFIG_NET_SCH_NETEM',
+      hint: topology.vm
+        ? 'the QEMU guest\'s kernel has netem: impair the hop inside it, between its NIC and the application\'s port (--hop guest; subscribers then listen on app0)'
+        : 'load it (modprobe sch_netem) or use a kernel built with CONFIG_NET_SCH_NETEM',
     });
   }
   throw new SvtraceError('LAB_IMPAIRMENT_FAILED', `\`tc ${args.join(' ')}\` failed: ${r.stderr.trim()}`, {
@@ -39,6 +52,10 @@ export async function applyNetem(topology: LabTopology, hop: Hop, imp: Impairmen
 
 /** Runs tc only: removes the root qdisc of the hop (back to the default). Tolerates none being there. */
 export async function clearNetem(topology: LabTopology, hop: Hop): Promise<void> {
+  if (hop === 'guest') {
+    if (!topology.vm) throw noGuest();
+    return clearGuestNetem(topology);
+  }
   const t = hopTarget(topology, hop);
   const r = await run('tc', tcArgs(t, ['qdisc', 'del', 'dev', t.dev, 'root']), { allowFailure: true });
   if (r.exitCode === 0 || /No such file|handle of zero|Invalid handle|not find/i.test(r.stderr)) return;

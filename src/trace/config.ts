@@ -73,7 +73,7 @@ const NETNS_PATH = /^(\/proc\/[0-9]{1,10}\/(task\/[0-9]{1,10}\/)?ns\/net|\/run\/
 const COMM = /^[A-Za-z0-9_.:+/-]{1,15}$/;
 const POINT_NAME = POINT_NAME_RE;
 const MAX_PIDS = 32;
-const MAX_STREAMS = 256;
+export const MAX_STREAMS = 256;
 
 function bad(field: string, message: string, hint: string): SvtraceError {
   return new SvtraceError('TRACE_CONFIG_INVALID', `trace config: ${field} ${message}`, { hint });

@@ -1,0 +1,54 @@
+/**
+ * Reading the guest's hop back from the guest tracer's record: per phase
+ * (one stream each), the median of the segment that holds the hop
+ * (T3→T3app) and of the segments around it, their shift from the baseline,
+ * and the samples lost on the hop against what netem says it dropped.
+ * Only points of the guest's own clock are used, joined by the tracer's
+ * iteration (one record): the readback needs no clock correction.
+ */
+import { analyzeRecords } from '../analyze/analyze.ts';
+import type { AnalysisResult } from '../analyze/types.ts';
+import { HOP_POINT, HOP_SEGMENT, type VmPhaseResult } from './vm.ts';
+
+/** The segments of the guest: the hop, after it (to the application's read), and the whole of Tsub. */
+export const GUEST_SEGMENTS = [HOP_SEGMENT, { name: 'Tapp', from: HOP_POINT, to: 'T4' }] as const;
+
+export interface PhaseReadback {
+  label: string;
+  svId: string;
+  injectedDelayUs: number;
+  /** p50 in µs per guest segment (Thop, Tapp, Tsub). */
+  p50Us: Record<string, number | null>;
+  /** p50 minus the baseline's, µs. */
+  shiftUs: Record<string, number | null>;
+  /** Samples that reached T3 and never T3app: lost on the hop. */
+  lostOnHop: number;
+  /** What netem dropped there, in samples (frames × ASDUs a frame), or null when its counters were not read. */
+  netemDroppedSamples: number | null;
+}
+
+function p50Us(a: AnalysisResult, segment: string, svId: string): number | null {
+  const s = a.segments.find((x) => x.segment === segment)?.byStream.find((b) => b.svId === svId);
+  const v = s?.percentilesNs.p50;
+  return v === undefined || v === null ? null : v / 1000;
+}
+
+export async function readBackHop(vmRecord: string, phases: readonly VmPhaseResult[], asdusPerFrame: number): Promise<{ analysis: AnalysisResult; phases: PhaseReadback[] }> {
+  const analysis = await analyzeRecords([vmRecord], { join: 'iter', segments: [...GUEST_SEGMENTS] });
+  const names = [HOP_SEGMENT.name, 'Tapp', 'Tsub'];
+  const base = phases[0];
+  const out = phases.map((p): PhaseReadback => {
+    const stream = analysis.streams.find((s) => s.svId === p.svId);
+    const lost = (point: string) => stream?.points.find((x) => x.point === point)?.lost ?? 0;
+    const p50 = Object.fromEntries(names.map((n) => [n, p50Us(analysis, n, p.svId)]));
+    const shift = Object.fromEntries(names.map((n) => {
+      const b = base ? p50Us(analysis, n, base.svId) : null;
+      return [n, p50[n] !== null && b !== null ? p50[n]! - b : null];
+    }));
+    return {
+      label: p.label, svId: p.svId, injectedDelayUs: p.impairment.delayUs ?? 0, p50Us: p50, shiftUs: shift,
+      lostOnHop: lost(HOP_POINT) - lost('T3'), netemDroppedSamples: p.netem ? p.netem.dropped * asdusPerFrame : null,
+    };
+  });
+  return { analysis, phases: out };
+}
