@@ -35,11 +35,11 @@ async function vmDemo(out: string, durationS: number, delay: string | undefined,
     const asdus = 8;
     const r = await runVmDemo({ outDir: out, durationS, asdus, ...(delayUs !== undefined ? { delayUs } : {}), ...(lossPct !== undefined ? { lossPct } : {}), signal: stop.signal, log });
     if (stop.signal.aborted) return 130;
-    const rb = await readBackHop(r.vmRecord, r.phases, asdus);
+    const rb = await readBackHop(r.vmRecord, r.phases, asdus, r.records.find((d) => d.endsWith('trace-hypervisor')));
     process.stdout.write(`the guest's hop (${HOP_SEGMENT.from}→${HOP_SEGMENT.to}), read back from the guest's own points (µs, p50; ${r.lab.vm?.accel === 'tcg' ? 'TCG emulation: an emulator\'s timings' : 'KVM'})\n`);
-    const rows = rb.phases.map((p) => [p.label, p.svId, String(p.injectedDelayUs), us(p.p50Us.Thop ?? null), us(p.shiftUs.Thop ?? null), us(p.p50Us.Tapp ?? null), us(p.p50Us.Tsub ?? null),
-      groupDigits(p.lostOnHop), p.netemDroppedSamples === null ? '–' : groupDigits(p.netemDroppedSamples)]);
-    process.stdout.write(renderTable(['phase', 'svID', 'injected', 'Thop p50', 'shift', 'Tapp p50', 'Tsub p50', 'lost on hop', 'netem dropped'], rows, new Set([2, 3, 4, 5, 6, 7, 8])));
+    const rows = rb.phases.map((p) => [p.label, p.svId, String(p.injectedDelayUs), us(p.p50Us.Thop ?? null), us(p.shiftUs.Thop ?? null), us(p.shiftUs.Tapp ?? null), us(p.shiftUs.Thyp ?? null),
+      groupDigits(p.missing), p.netemDroppedSamples === null ? '–' : groupDigits(p.netemDroppedSamples)]);
+    process.stdout.write(renderTable(['phase', 'svID', 'injected', 'Thop p50', 'Thop shift', 'Tapp shift', 'Thyp shift', 'missing', 'netem dropped'], rows, new Set([2, 3, 4, 5, 6, 7, 8])));
     log('report: joining every record (host and guest) and computing the statistics');
     const analysis = await analyzeRecords(r.records, { segments: [HOP_SEGMENT] });
     const files = await writeReport(analysis, join(r.outDir, 'report'));

@@ -21,8 +21,14 @@ export interface PhaseReadback {
   p50Us: Record<string, number | null>;
   /** p50 minus the baseline's, µs. */
   shiftUs: Record<string, number | null>;
-  /** Samples that reached T3 and never T3app: lost on the hop. */
+  /**
+   * Samples the tracer saw at T3 and not at T3app. Not exact: in a 1-vCPU guest the kernel skips a
+   * tracepoint's program when it fires while another BPF program runs on that CPU (recursion protection),
+   * and bpftrace 0.17 does not report those skips.
+   */
   lostOnHop: number;
+  /** Samples the application never received (lost at the last point): what a loss on the hop must equal. */
+  missing: number;
   /** What netem dropped there, in samples (frames × ASDUs a frame), or null when its counters were not read. */
   netemDroppedSamples: number | null;
 }
@@ -33,9 +39,15 @@ function p50Us(a: AnalysisResult, segment: string, svId: string): number | null 
   return v === undefined || v === null ? null : v / 1000;
 }
 
-export async function readBackHop(vmRecord: string, phases: readonly VmPhaseResult[], asdusPerFrame: number): Promise<{ analysis: AnalysisResult; phases: PhaseReadback[] }> {
-  const analysis = await analyzeRecords([vmRecord], { join: 'iter', segments: [...GUEST_SEGMENTS] });
-  const names = [HOP_SEGMENT.name, 'Tapp', 'Tsub'];
+/**
+ * The readback from the guest tracer's record and, when given, the hypervisor tracer's (Thyp, on the
+ * host's clock): each joined alone, by iteration.
+ */
+export async function readBackHop(vmRecord: string, phases: readonly VmPhaseResult[], asdusPerFrame: number, hypervisorRecord?: string): Promise<{ analysis: AnalysisResult; phases: PhaseReadback[] }> {
+  const guest = await analyzeRecords([vmRecord], { join: 'iter', segments: [...GUEST_SEGMENTS] });
+  const host = hypervisorRecord ? await analyzeRecords([hypervisorRecord], { join: 'iter' }) : null;
+  const analysis = host ? { ...guest, segments: [...guest.segments, ...host.segments.filter((s) => s.segment === 'Thyp')] } : guest;
+  const names = [HOP_SEGMENT.name, 'Tapp', 'Tsub', ...(host ? ['Thyp'] : [])];
   const base = phases[0];
   const out = phases.map((p): PhaseReadback => {
     const stream = analysis.streams.find((s) => s.svId === p.svId);
@@ -46,8 +58,8 @@ export async function readBackHop(vmRecord: string, phases: readonly VmPhaseResu
       return [n, p50[n] !== null && b !== null ? p50[n]! - b : null];
     }));
     return {
-      label: p.label, svId: p.svId, injectedDelayUs: p.impairment.delayUs ?? 0, p50Us: p50, shiftUs: shift,
-      lostOnHop: lost(HOP_POINT) - lost('T3'), netemDroppedSamples: p.netem ? p.netem.dropped * asdusPerFrame : null,
+      label: p.label, svId: p.svId, injectedDelayUs: (p.impairment.delayUs ?? 0) - (base?.impairment.delayUs ?? 0), p50Us: p50, shiftUs: shift,
+      lostOnHop: lost(HOP_POINT) - lost('T3'), missing: stream?.missing ?? 0, netemDroppedSamples: p.netem ? p.netem.dropped * asdusPerFrame : null,
     };
   });
   return { analysis, phases: out };

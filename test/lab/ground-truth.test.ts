@@ -1,0 +1,57 @@
+// Ground truth through a real QEMU guest (issue 12): a delay drawn at random
+// is injected with netem on the guest's hop (between its NIC, T3, and the
+// application's port, T3app); svtrace reads it back as the median shift of
+// exactly the segment that holds the hop, while the segments around it move
+// less; and a netem loss there is accounted for sample by sample (the
+// samples that reached T3 and never T3app are netem's drops times the ASDUs
+// in a frame). Runs `demo --vm qemu`'s engine: publisher and hypervisor
+// tracer on the host, the VM's tracer and the subscriber inside the guest.
+// The lab leaves nothing behind.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { qemuUnavailable } from '../../src/lab/qemu.ts';
+import { runVmDemo } from '../../src/demo/vm.ts';
+import { readBackHop } from '../../src/demo/vm-readback.ts';
+import { leftovers, removeDir, skipReason, tempRunDir, uniquePrefix } from './helpers/lab-env.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+
+function why(): string | undefined {
+  const base = skipReason();
+  if (base) return base;
+  if (!existsSync(join(ROOT, 'dist', 'guest-agent.js'))) return 'dist/guest-agent.js is not built (npm run build)';
+  return qemuUnavailable();
+}
+const skip = why() ?? false;
+
+const ASDUS = 8;
+
+test('a random delay on the guest\'s hop is read back on the segment that holds it; a netem loss is accounted sample by sample', { skip, timeout: 40 * 60_000 }, async (t) => {
+  const outDir = tempRunDir('gt');
+  const prefix = uniquePrefix('gt');
+  t.after(() => removeDir(outDir));
+  const delayUs = 200 + Math.floor(Math.random() * 401); // 200..600 µs
+  t.diagnostic(`injected delay: ${delayUs} µs`);
+  const r = await runVmDemo({ outDir, durationS: 12, asdus: ASDUS, delayUs, lossPct: 2, prefix, log: (l) => t.diagnostic(l) });
+  assert.deepEqual(leftovers(prefix, join(outDir, 'lab')), [], 'the lab left nothing behind');
+  const rb = await readBackHop(r.vmRecord, r.phases, ASDUS, join(outDir, 'trace-hypervisor'));
+  for (const p of rb.phases) t.diagnostic(`${p.label}: ${JSON.stringify({ p50Us: p.p50Us, shiftUs: p.shiftUs, lostOnHop: p.lostOnHop, netemDropped: p.netemDroppedSamples })}`);
+  const [base, delayed, lossy] = rb.phases;
+  assert.ok(base && delayed && lossy, 'three phases');
+  // every phase was traced in the guest and on the host
+  for (const p of rb.phases) for (const s of ['Thop', 'Tapp', 'Thyp']) assert.notEqual(p.p50Us[s], null, `${p.label}: ${s} measured`);
+  // the delay lands in the hop's segment, read back within max(10 µs, 5 %)
+  const tolerance = Math.max(10, 0.05 * delayUs);
+  assert.equal(delayed.injectedDelayUs, delayUs);
+  const shift = delayed.shiftUs.Thop!;
+  assert.ok(Math.abs(shift - delayUs) <= tolerance, `Thop moved by ${shift.toFixed(1)} µs for ${delayUs} µs injected (tolerance ${tolerance} µs)`);
+  // the other segments move by less
+  for (const s of ['Tapp', 'Thyp']) assert.ok(Math.abs(delayed.shiftUs[s]!) < Math.abs(shift), `${s} moved by ${delayed.shiftUs[s]!.toFixed(1)} µs, less than the hop's ${shift.toFixed(1)} µs`);
+  // the loss: every sample netem dropped is missing after the hop, and only those
+  assert.ok(lossy.netemDroppedSamples !== null && lossy.netemDroppedSamples > 0, 'netem dropped frames in the loss phase');
+  assert.equal(lossy.missing, lossy.netemDroppedSamples, 'samples the application never got = netem\'s drops × ASDUs a frame');
+  assert.equal(base.missing, 0, 'nothing missing without loss');
+  assert.equal(delayed.missing, 0, 'nothing missing with the delay alone');
+});
