@@ -193,7 +193,7 @@ async function runTraceCommand(f: Flags): Promise<number> {
       s.segment, printable(s.stream), groupDigits(s.hist.count), formatUs(s.hist.min), formatUs(s.hist.count ? s.hist.sum / s.hist.count : NaN), formatUs(s.hist.max),
       s.limitNs === null ? '-' : `${groupDigits(s.late)} > ${formatUs(s.limitNs)}`, groupDigits(r.missing.get(s.stream) ?? 0),
     ]), new Set([2, 3, 4, 5, 7])));
-    process.stdout.write(`lost events ${summary.lostEvents}, lines lost ${summary.lostLines}, map full ${summary.mapFullWarnings}, unmatched samples ${r.unmatched}\n`);
+    process.stdout.write(`lost events ${summary.lostEvents}, lines lost ${summary.lostLines}, map full ${summary.mapFullWarnings}, probe runs skipped by the kernel ${summary.skippedRuns ?? "unknown"}, unmatched samples ${r.unmatched}\n`);
     if (explained) process.stdout.write(`\n${renderExplainSummary(explained, explainOpts?.worst ?? 5)}`);
     if (recordDir) process.stdout.write(`record: ${recordDir}${explained ? `, explanations in ${join(recordDir, EXPLAIN_DIR)}` : ''}\n`);
   }

@@ -33,7 +33,7 @@ export interface PointEvent {
   cpu: number;
 }
 
-export type TraceWarningKind = 'lost-events' | 'unknown-frame' | 'map-full' | 'bpftrace-output' | 'stream-not-seen' | 'clock' | 'lost-lines';
+export type TraceWarningKind = 'lost-events' | 'unknown-frame' | 'map-full' | 'bpftrace-output' | 'stream-not-seen' | 'clock' | 'lost-lines' | 'skipped-runs';
 
 export interface TraceWarning {
   kind: TraceWarningKind;
@@ -76,6 +76,8 @@ export interface TraceSummary {
   /** Frames the kernel matched whose line never arrived (kernel count minus lines), over all points. */
   lostLines: number;
   mapFullWarnings: number;
+  /** Probe runs the kernel skipped (a probe fired while another BPF program ran on that CPU): frames with no line at some point. Null: not read. */
+  skippedRuns: number | null;
   unknownFrames: UnknownFrame[];
   clocks: ClockOffset[];
   messages: string[];
@@ -191,14 +193,14 @@ function other(s: TraceState, line: string, h: Handlers): void {
   h.onWarning?.({ kind: 'bpftrace-output', message: `bpftrace: ${line}`, count: 1 });
 }
 
-export function summarize(s: TraceState, exit: { code: number | null; signal: string | null; killed: boolean }, durationMs: number): TraceSummary {
+export function summarize(s: TraceState, exit: { code: number | null; signal: string | null; killed: boolean }, durationMs: number, skippedRuns: number | null = null): TraceSummary {
   const points = [...s.points.values()].map((p) => p.summary);
   const lostLines = points.reduce((n, p) => n + (p.kernelFrames === null ? 0 : Math.max(0, p.kernelFrames - p.frames)), 0);
   return {
     durationMs, exitCode: exit.code, signal: exit.signal, killed: exit.killed, endSeen: s.endSeen,
     points,
     streams: s.streams.map((st, i) => ({ ...st, wraps: s.trackers[i]!.wraps })),
-    lostEvents: s.lostEvents, lostLines, mapFullWarnings: s.mapFull,
+    lostEvents: s.lostEvents, lostLines, mapFullWarnings: s.mapFull, skippedRuns,
     unknownFrames: s.unknownFrames, clocks: s.clocks, messages: s.messages,
   };
 }

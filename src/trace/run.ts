@@ -245,7 +245,7 @@ export async function runTrace(o: TraceRunOptions): Promise<TraceRunResult> {
     try {
       await w.close({
         stoppedNs: clockNowNs(), counters: {
-          events, lostEvents: summary?.lostEvents ?? 0, lostLines: summary?.lostLines ?? 0,
+          events, lostEvents: summary?.lostEvents ?? 0, lostLines: summary?.lostLines ?? 0, ...(typeof summary?.skippedRuns === 'number' ? { skippedRuns: summary.skippedRuns } : {}),
           unknownFrames: summary?.points.reduce((n, p) => n + p.unknown, 0) ?? 0, missing: [...missing().values()].reduce((a, b) => a + b, 0),
           ...(rec ? { recorderEvents: rec.events, recorderLostEvents: rec.lostEvents, recorderLostLines: rec.lostLines, recorderRingOverflowed: rec.ringOverflowed } : {}),
         },

@@ -5,6 +5,7 @@
  * events with realtime timestamps and wrap iterations. Lost output, unknown
  * frames and full maps are counted and reported, never dropped silently.
  */
+import { recursionMisses } from './skips.ts';
 import { SvtraceError } from '../errors.ts';
 import { probeCapabilities, type Capabilities } from './capabilities.ts';
 import { measureClockOffset, type ClockOffset } from './clock.ts';
@@ -194,12 +195,16 @@ export async function startTrace(input: TraceConfig | unknown, handlers: TraceHa
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   }
+  let skippedRuns: number | null = null;
   const done = (async () => {
     const r = await run.exited;
     if (timer) clearInterval(timer);
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
-    const summary = summarize(state, { ...r, killed: run.wasKilled() }, Date.now() - startedAt);
+    const summary = summarize(state, { ...r, killed: run.wasKilled() }, Date.now() - startedAt, skippedRuns);
+    if (skippedRuns) {
+      handlers.onWarning?.({ kind: 'skipped-runs', message: `the kernel skipped ${skippedRuns} probe run(s): a probe fired while another BPF program ran on the same CPU (recursion protection), so those frames have no time at that point; fewer points or CPUs busy with other tracing avoid it`, count: skippedRuns });
+    }
     // bpftrace only prints "Lost N events" when the kernel next writes to that CPU's buffer: the kernel's own count is the check.
     if (summary.lostLines > 0) {
       handlers.onWarning?.({ kind: 'lost-lines', message: `${summary.lostLines} frame(s) matched in the kernel never reached svtrace (bpftrace reported ${summary.lostEvents} lost)`, count: summary.lostLines });
@@ -214,6 +219,8 @@ export async function startTrace(input: TraceConfig | unknown, handlers: TraceHa
     stopped ??= (async () => {
       // Drain first: tell the program to stop matching, read what its buffers hold, then SIGINT (see svtrace.bt).
       if (run.pid !== undefined) await drain(stopComm, stopping, () => lastLineAt, run.exited).catch(() => undefined);
+      // counted by the kernel per program: read while bpftrace still holds them
+      if (run.pid !== undefined) skippedRuns = recursionMisses(run.pid);
       await run.stop(options.stopTimeoutMs ?? 20_000);
       return done;
     })();
