@@ -10,8 +10,9 @@ import { benchReport } from './report.ts';
 import { benchExplain } from './explain.ts';
 import { benchReplay } from './replay.ts';
 import { benchTrace } from './trace.ts';
+import { benchVm } from './vm.ts';
 
-const suites: Record<string, (args: string[]) => Promise<void>> = { codec: benchCodec, wire: benchWire, report: benchReport, explain: benchExplain, replay: benchReplay, trace: benchTrace };
+const suites: Record<string, (args: string[]) => Promise<void>> = { codec: benchCodec, wire: benchWire, report: benchReport, explain: benchExplain, replay: benchReplay, trace: benchTrace, vm: benchVm };
 const args = process.argv.slice(2);
 const chosen = args.filter((a) => a in suites);
 for (const name of chosen.length ? chosen : Object.keys(suites)) {
