@@ -5,17 +5,19 @@
 import { Command } from 'commander';
 import { EXIT_USAGE } from './run.ts';
 import { VERSION } from '../version.ts';
-import * as decode from './decode.ts';
-import * as inspect from './inspect.ts';
-import * as publish from './publish.ts';
-import * as subscribe from './subscribe.ts';
-import * as lab from './lab.ts';
-import * as trace from './trace.ts';
-import * as doctor from './doctor.ts';
-import * as demo from './demo.ts';
-import * as explain from './explain.ts';
-import * as report from './report.ts';
-import * as compare from './compare.ts';
+
+/**
+ * Each command's module, loaded on demand: `svtrace inspect` must not pay
+ * for DuckDB, vega or resvg at startup. A known command name as the first
+ * argument loads only that module; anything else (help, no command, a typo)
+ * loads them all, in this order, so help and errors list every command.
+ */
+const COMMANDS: Record<string, () => Promise<{ register(program: Command): void }>> = {
+  decode: () => import('./decode.ts'), inspect: () => import('./inspect.ts'), publish: () => import('./publish.ts'),
+  subscribe: () => import('./subscribe.ts'), lab: () => import('./lab.ts'), trace: () => import('./trace.ts'),
+  doctor: () => import('./doctor.ts'), demo: () => import('./demo.ts'), explain: () => import('./explain.ts'),
+  report: () => import('./report.ts'), compare: () => import('./compare.ts'),
+};
 
 const program = new Command();
 program
@@ -28,6 +30,8 @@ program
     process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   });
 
-for (const register of [decode.register, inspect.register, publish.register, subscribe.register, lab.register, trace.register, doctor.register, demo.register, explain.register, report.register, compare.register]) register(program);
+const first = process.argv[2];
+const chosen = first !== undefined && Object.hasOwn(COMMANDS, first) ? [COMMANDS[first]!] : Object.values(COMMANDS);
+for (const mod of await Promise.all(chosen.map((load) => load()))) mod.register(program);
 
 await program.parseAsync(process.argv);
