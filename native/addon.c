@@ -221,6 +221,7 @@ static napi_value js_clock_now(napi_env env, napi_callback_info info) {
 }
 
 void analyze_join_register(napi_env env, napi_value exports); /* analyze_join.c */
+void inspect_scan_register(napi_env env, napi_value exports); /* inspect_scan_napi.c */
 
 static napi_value init(napi_env env, napi_value exports) {
   const struct {
@@ -239,6 +240,7 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_set_named_property(env, exports, fns[i].name, f);
   }
   analyze_join_register(env, exports);
+  inspect_scan_register(env, exports);
   return exports;
 }
 

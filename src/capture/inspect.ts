@@ -183,18 +183,23 @@ export function createInspector(options: { wrapAt?: number } = {}): Inspector {
       r.pacingUs = pacing(s.gapsNs.subarray(0, s.gapCount));
       return r;
     });
-    out.sort((a, b) => a.appId - b.appId || (a.svId < b.svId ? -1 : a.svId > b.svId ? 1 : 0) || (a.srcMac < b.srcMac ? -1 : 1));
+    sortStreams(out);
     return { format: summary.format, packets, svFrames, otherFrames, malformed, truncated: summary.truncated, streams: out };
   }
 
   return { onPacket, finish };
 }
 
-function nsString(sec: number, nsec: number): string {
+/** The order streams are reported in: APPID, svID, source MAC. */
+export function sortStreams(out: StreamReport[]): void {
+  out.sort((a, b) => a.appId - b.appId || (a.svId < b.svId ? -1 : a.svId > b.svId ? 1 : 0) || (a.srcMac < b.srcMac ? -1 : 1));
+}
+
+export function nsString(sec: number, nsec: number): string {
   return (BigInt(sec) * 1_000_000_000n + BigInt(nsec)).toString();
 }
 
-function round(x: number, digits: number): number {
+export function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 }
@@ -228,8 +233,11 @@ function pacing(gapsNs: Float64Array): PacingUs | null {
   };
 }
 
-/** Inspects a capture file ('-' = stdin). */
-export async function inspectCapture(path: string, options: { wrapAt?: number } = {}): Promise<InspectResult> {
+/** Inspects a capture file ('-' = stdin): the native engine when it can answer exactly, else the TypeScript inspector. */
+export async function inspectCapture(path: string, options: { wrapAt?: number; engine?: 'auto' | 'native' | 'ts' } = {}): Promise<InspectResult> {
+  const { inspectNative } = await import('./inspect-native.ts');
+  const native = await inspectNative(path, options);
+  if (!('fallback' in native)) return native;
   const { readCaptureFile } = await import('../pcap/index.ts');
   const inspector = createInspector(options);
   const summary = await readCaptureFile(path, inspector.onPacket);

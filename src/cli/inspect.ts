@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { readCaptureStream } from '../pcap/index.ts';
 import { createInspector } from '../capture/inspect.ts';
+import { inspectNative } from '../capture/inspect-native.ts';
 import { renderInspect } from '../capture/render-inspect.ts';
 import { action } from './run.ts';
 import { pacedChunks, stdoutOutput } from './output.ts';
@@ -24,9 +25,12 @@ export function register(program: Command): void {
         }
       }
       const out = stdoutOutput();
-      const inspector = createInspector({ wrapAt });
-      const summary = await readCaptureStream(pacedChunks(file, out), inspector.onPacket);
-      const result = inspector.finish(summary);
+      // the C engine when it can answer exactly, else the TypeScript reference (stdin, damaged captures)
+      let result = await inspectNative(file, { wrapAt });
+      if ('fallback' in result) {
+        const inspector = createInspector({ wrapAt });
+        result = inspector.finish(await readCaptureStream(pacedChunks(file, out), inspector.onPacket));
+      }
       out.write(opts.json ? JSON.stringify(result, null, 2) + '\n' : renderInspect(result, file));
       await out.drained();
     }));
