@@ -46,7 +46,6 @@ static void execute(napi_env env, void *arg) {
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     j->ctx.fallback = "not a regular file";
   } else {
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     is_scan_fd(&j->ctx, fd);
   }
   close(fd);

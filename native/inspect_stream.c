@@ -130,15 +130,25 @@ static int observe(is_seq *s, int64_t smp, int64_t confrev) {
 
 /* ---- streams ---- */
 
+/* Up to 8 bytes at p as one word (n ≤ 8). */
+static uint64_t word(const uint8_t *p, uint32_t n) {
+  uint64_t w = 0;
+  for (uint32_t i = 0; i < n; i++) w |= (uint64_t)p[i] << (8 * i);
+  return w;
+}
+
+/* A cheap hash of the identity: APPID, svID length, its first and last 8 bytes, the source MAC. */
 static uint64_t identity_hash(uint32_t app_id, const uint8_t *svid, uint32_t n, const uint8_t *src) {
-  uint64_t h = 1469598103934665603ull ^ app_id;
-  for (uint32_t i = 0; i < n; i++) h = (h ^ svid[i]) * 1099511628211ull;
-  for (int i = 0; i < 6; i++) h = (h ^ src[i]) * 1099511628211ull;
-  return h ^ (h >> 29);
+  uint64_t h = word(svid, n < 8 ? n : 8) * 0x9e3779b97f4a7c15ull;
+  if (n > 8) h ^= word(svid + n - 8, 8) * 0xc2b2ae3d27d4eb4full;
+  h ^= (word(src, 6) ^ ((uint64_t)app_id << 48) ^ n) * 0x165667b19e3779f9ull;
+  return h ^ (h >> 31);
 }
 
 static int same(const is_stream *s, uint32_t app_id, const uint8_t *svid, uint32_t n, const uint8_t *src) {
-  return s->app_id == app_id && s->svid_len == n && !memcmp(s->svid, svid, n) && !memcmp(s->src, src, 6);
+  if (s->app_id != app_id || s->svid_len != n || word(s->src, 6) != word(src, 6)) return 0;
+  if (n <= 8) return word(s->svid, n) == word(svid, n);
+  return !memcmp(s->svid, svid, n);
 }
 
 static int table_grow(is_ctx *c) {
