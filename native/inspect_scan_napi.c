@@ -2,9 +2,12 @@
  * inspect_scan_napi.c: the Node-API face of the native inspect engine
  * (src/capture/inspect-native.ts is its only user).
  *   inspectScan(source: string | Uint8Array, wrapAt: number) -> Promise<object>
- * The scan runs on Node's thread pool. A path is read with read(2) through a
- * reused 1 MiB buffer (not mmap: a file shrinking under a mapping would kill
- * the process with SIGBUS); a Uint8Array is a whole capture in memory. The
+ * The scan runs on Node's thread pool. A regular file is mapped (mmap with
+ * MAP_POPULATE: no copy out of the page cache); a file that shrinks under the
+ * mapping raises SIGBUS in the scanning thread, which a handler turns into a
+ * fallback instead of a dead process (other threads' SIGBUS keep the
+ * previous action). When mapping fails the file is read with read(2). A
+ * Uint8Array is a whole capture in memory. The
  * object is `{ fallback: why }` when the TypeScript path must decide, else
  * compact numbers and typed arrays that inspect-native.ts turns into an
  * InspectResult.
@@ -15,6 +18,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +36,49 @@ typedef struct {
   size_t len;
   is_ctx ctx;
 } scan_job;
+
+static __thread sigjmp_buf *scan_jmp; /* set while this thread reads a mapping */
+static struct sigaction previous_bus;
+static pthread_once_t bus_once = PTHREAD_ONCE_INIT;
+
+static void on_sigbus(int sig, siginfo_t *info, void *uc) {
+  if (scan_jmp) siglongjmp(*scan_jmp, 1);
+  /* not ours: the previous action, as if this handler were not there */
+  if (previous_bus.sa_flags & SA_SIGINFO) {
+    previous_bus.sa_sigaction(sig, info, uc);
+  } else if (previous_bus.sa_handler != SIG_DFL && previous_bus.sa_handler != SIG_IGN) {
+    previous_bus.sa_handler(sig);
+  } else {
+    signal(SIGBUS, SIG_DFL); /* returning re-runs the faulting access: the default action */
+  }
+}
+
+static void install_sigbus(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_sigbus;
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGBUS, &sa, &previous_bus);
+}
+
+/* Scans a mapped file; 0 when it could not be mapped. */
+static int scan_mapped(scan_job *j, int fd, size_t size) {
+  if (size == 0) return 0;
+  void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  if (m == MAP_FAILED) return 0;
+  pthread_once(&bus_once, install_sigbus);
+  sigjmp_buf jb;
+  if (sigsetjmp(jb, 1) == 0) {
+    scan_jmp = &jb;
+    is_scan_buffer(&j->ctx, m, size);
+  } else {
+    j->ctx.fallback = "the file shrank while it was read";
+  }
+  scan_jmp = NULL;
+  munmap(m, size);
+  return 1;
+}
 
 static void execute(napi_env env, void *arg) {
   (void)env;
@@ -45,7 +95,7 @@ static void execute(napi_env env, void *arg) {
   }
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     j->ctx.fallback = "not a regular file";
-  } else {
+  } else if (!scan_mapped(j, fd, (size_t)st.st_size)) {
     is_scan_fd(&j->ctx, fd);
   }
   close(fd);
