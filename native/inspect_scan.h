@@ -12,7 +12,7 @@
  * `fallback` set: the caller then runs the TypeScript path, which gives the
  * exact result or error.
  *
- * Files: inspect_scan.c (capture blocks, SV frames), inspect_stream.c (streams,
+ * Files: inspect_scan.c (capture blocks), inspect_frame.c (SV frames), inspect_stream.c (streams,
  * sequence, pacing), inspect_scan_napi.c (Node-API).
  */
 #ifndef SVTRACE_INSPECT_SCAN_H
