@@ -8,10 +8,10 @@
  */
 import { analyzeRecords } from '../analyze/analyze.ts';
 import type { AnalysisResult } from '../analyze/types.ts';
-import { HOP_POINT, HOP_SEGMENT, type VmPhaseResult } from './vm.ts';
+import { FREE_POINT, HOP_POINT, HOP_SEGMENT, type VmPhaseResult } from './vm.ts';
 
 /** The segments of the guest: the hop, after it (to the application's read), and the whole of Tsub. */
-export const GUEST_SEGMENTS = [HOP_SEGMENT, { name: 'Tapp', from: HOP_POINT, to: 'T4' }] as const;
+export const GUEST_SEGMENTS = [HOP_SEGMENT, { name: 'Tapp', from: HOP_POINT, to: 'T4' }, { name: 'Tfree', from: 'T4', to: FREE_POINT }] as const;
 
 export interface PhaseReadback {
   label: string;
@@ -47,7 +47,7 @@ export async function readBackHop(vmRecord: string, phases: readonly VmPhaseResu
   const guest = await analyzeRecords([vmRecord], { join: 'iter', segments: [...GUEST_SEGMENTS] });
   const host = hypervisorRecord ? await analyzeRecords([hypervisorRecord], { join: 'iter' }) : null;
   const analysis = host ? { ...guest, segments: [...guest.segments, ...host.segments.filter((s) => s.segment === 'Thyp')] } : guest;
-  const names = [HOP_SEGMENT.name, 'Tapp', 'Tsub', ...(host ? ['Thyp'] : [])];
+  const names = [HOP_SEGMENT.name, 'Tapp', 'Tsub', 'Tfree', ...(host ? ['Thyp'] : [])];
   const base = phases[0];
   const out = phases.map((p): PhaseReadback => {
     const stream = analysis.streams.find((s) => s.svId === p.svId);

@@ -34,6 +34,8 @@ import { inChild, type Child } from './run.ts';
 
 /** The point after the guest's hop: the application port's receive, in the guest's kernel. */
 export const HOP_POINT = 'T3app';
+/** The subscriber's release of the frame after reading it: the seed's kprobe:consume_skb, traced in the guest. */
+export const FREE_POINT = 'T4free';
 /** The segment that holds the guest's hop. */
 export const HOP_SEGMENT = { name: 'Thop', from: 'T3', to: HOP_POINT } as const;
 
@@ -142,7 +144,12 @@ export async function runVmDemo(o: VmDemoOptions): Promise<VmDemoResult> {
     const layoutsFile = join(vm.share, 'layouts.pcap');
     await writeCaptureFile(layoutsFile, phases.map((p, i) => ({ tsNs: BigInt(i), data: frameTemplate(p.stream).bytes })), { format: 'pcap-ns' });
     const guestConfig = join(vm.share, 'trace-vm.toml');
-    writeFileSync(guestConfig, `# the point after the guest's hop: the application port receives the frame\n[[trace.points]]\nname = "${HOP_POINT}"\nprobe = "tracepoint:net:netif_receive_skb"\ninterface = "${GUEST_APP_IF}"\nafter = "T3"\n`);
+    writeFileSync(guestConfig, [
+      '# the point after the guest\'s hop: the application port receives the frame',
+      '[[trace.points]]', `name = "${HOP_POINT}"`, 'probe = "tracepoint:net:netif_receive_skb"', `interface = "${GUEST_APP_IF}"`, 'after = "T3"',
+      '# the seed\'s kprobe, for real: the subscriber releases the frame after its read',
+      '[[trace.points]]', `name = "${FREE_POINT}"`, 'probe = "kprobe:consume_skb"', 'comm = "svtrace-rx"', 'after = "T4"', '',
+    ].join('\n'));
     o.log(`hop guest: ${vm.guestIf} → netem → ${GUEST_APP_IF}, where the application listens`);
     await applyImpairment(lab, 'guest', phases[0]!.impairment);
 
@@ -151,7 +158,7 @@ export async function runVmDemo(o: VmDemoOptions): Promise<VmDemoResult> {
     const sub = await inGuest(runDir, [cli, 'subscribe', '-i', GUEST_APP_IF, '-d', String(totalS)], /receiving on/);
     guestJobs.push(sub.h);
     const vmRecordInShare = join(vm.share, 'trace-vm');
-    o.log(`trace: the VM's points T3 (${vm.guestIf}), ${HOP_POINT} (${GUEST_APP_IF}) and T4 (the subscriber's recvmsg), traced inside the guest${vm.accel === 'tcg' ? ' (bpftrace takes minutes to start under TCG)' : ''}`);
+    o.log(`trace: the VM's points T3 (${vm.guestIf}), ${HOP_POINT} (${GUEST_APP_IF}), T4 (the subscriber's recvmsg) and ${FREE_POINT} (kprobe:consume_skb in the subscriber), traced inside the guest${vm.accel === 'tcg' ? ' (bpftrace takes minutes to start under TCG)' : ''}`);
     const vmTrace = await inGuest(runDir, [cli, 'trace', '--config', guestConfig, '--machine', 'vm', '--vm-if', vm.guestIf, '--subscriber-comm', 'svtrace-rx',
       '--layouts-from', layoutsFile, '--record', vmRecordInShare], /svtrace: tracing/);
     guestJobs.push(vmTrace.h);
