@@ -8,10 +8,10 @@
  */
 import { analyzeRecords } from '../analyze/analyze.ts';
 import type { AnalysisResult } from '../analyze/types.ts';
-import { FREE_POINT, HOP_POINT, HOP_SEGMENT, type VmPhaseResult } from './vm.ts';
+import { HOP_POINT, HOP_SEGMENT, type VmPhaseResult } from './vm.ts';
 
 /** The segments of the guest: the hop, after it (to the application's read), and the whole of Tsub. */
-export const GUEST_SEGMENTS = [HOP_SEGMENT, { name: 'Tapp', from: HOP_POINT, to: 'T4' }, { name: 'Tfree', from: 'T4', to: FREE_POINT }] as const;
+export const GUEST_SEGMENTS = [HOP_SEGMENT, { name: 'Tapp', from: HOP_POINT, to: 'T4' }] as const;
 
 export interface PhaseReadback {
   label: string;
@@ -19,7 +19,7 @@ export interface PhaseReadback {
   injectedDelayUs: number;
   /** p50 in µs per guest segment (Thop, Tapp, Tsub). */
   p50Us: Record<string, number | null>;
-  /** p50 minus the baseline's, µs. */
+  /** p50 minus the baseline's (the mean of the baseline phases' p50), µs. */
   shiftUs: Record<string, number | null>;
   /**
    * Samples the tracer saw at T3 and not at T3app. Not exact: in a 1-vCPU guest the kernel skips a
@@ -47,18 +47,24 @@ export async function readBackHop(vmRecord: string, phases: readonly VmPhaseResu
   const guest = await analyzeRecords([vmRecord], { join: 'iter', segments: [...GUEST_SEGMENTS] });
   const host = hypervisorRecord ? await analyzeRecords([hypervisorRecord], { join: 'iter' }) : null;
   const analysis = host ? { ...guest, segments: [...guest.segments, ...host.segments.filter((s) => s.segment === 'Thyp')] } : guest;
-  const names = [HOP_SEGMENT.name, 'Tapp', 'Tsub', 'Tfree', ...(host ? ['Thyp'] : [])];
-  const base = phases[0];
+  const names = [HOP_SEGMENT.name, 'Tapp', 'Tsub', ...(host ? ['Thyp'] : [])];
+  // the baseline: every phase with the first one's impairment (A B A B alternates them), averaged
+  const first = phases[0];
+  const isBase = (p: VmPhaseResult) => first !== undefined && JSON.stringify(p.impairment) === JSON.stringify(first.impairment);
+  const baseP50 = (n: string): number | null => {
+    const v = phases.filter(isBase).map((p) => p50Us(analysis, n, p.svId)).filter((x): x is number => x !== null);
+    return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
+  };
   const out = phases.map((p): PhaseReadback => {
     const stream = analysis.streams.find((s) => s.svId === p.svId);
     const lost = (point: string) => stream?.points.find((x) => x.point === point)?.lost ?? 0;
     const p50 = Object.fromEntries(names.map((n) => [n, p50Us(analysis, n, p.svId)]));
     const shift = Object.fromEntries(names.map((n) => {
-      const b = base ? p50Us(analysis, n, base.svId) : null;
+      const b = baseP50(n);
       return [n, p50[n] !== null && b !== null ? p50[n]! - b : null];
     }));
     return {
-      label: p.label, svId: p.svId, injectedDelayUs: (p.impairment.delayUs ?? 0) - (base?.impairment.delayUs ?? 0), p50Us: p50, shiftUs: shift,
+      label: p.label, svId: p.svId, injectedDelayUs: (p.impairment.delayUs ?? 0) - (first?.impairment.delayUs ?? 0), p50Us: p50, shiftUs: shift,
       lostOnHop: lost(HOP_POINT) - lost('T3'), missing: stream?.missing ?? 0, netemDroppedSamples: p.netem ? p.netem.dropped * asdusPerFrame : null,
     };
   });

@@ -34,27 +34,31 @@ test('a random delay on the guest\'s hop is read back on the segment that holds 
   t.after(() => removeDir(outDir));
   const delayUs = 200 + Math.floor(Math.random() * 401); // 200..600 µs
   t.diagnostic(`injected delay: ${delayUs} µs`);
-  const r = await runVmDemo({ outDir, durationS: 12, asdus: ASDUS, delayUs, lossPct: 2, prefix, log: (l) => t.diagnostic(l) });
+  const r = await runVmDemo({ outDir, durationS: 10, asdus: ASDUS, delayUs, lossPct: 2, prefix, log: (l) => t.diagnostic(l) });
   // (the demo's switch is a Linux bridge: an OVS userspace datapath seen here is another test's)
   const left = leftovers(prefix, join(outDir, 'lab'), true);
   const rb = await readBackHop(r.vmRecord, r.phases, ASDUS, join(outDir, 'trace-hypervisor'));
   for (const p of rb.phases) t.diagnostic(`${p.label}: ${JSON.stringify({ p50Us: p.p50Us, shiftUs: p.shiftUs, lostOnHop: p.lostOnHop, netemDropped: p.netemDroppedSamples })}`);
-  const [base, delayed, lossy] = rb.phases;
-  assert.ok(base && delayed && lossy, 'three phases');
+  const bases = rb.phases.filter((p) => p.injectedDelayUs === 0 && p.label.startsWith('baseline'));
+  const delays = rb.phases.filter((p) => p.injectedDelayUs > 0);
+  const lossy = rb.phases.find((p) => p.label.startsWith('loss'));
+  assert.equal(bases.length, 2, 'two baseline phases');
+  assert.equal(delays.length, 2, 'two delayed phases, alternating with them');
+  assert.ok(lossy, 'a loss phase');
   // every phase was traced in the guest and on the host
-  // (Tfree: the seed's kprobe:consume_skb, fired for real in the guest's kernel)
-  for (const p of rb.phases) for (const s of ['Thop', 'Tapp', 'Tfree', 'Thyp']) assert.notEqual(p.p50Us[s], null, `${p.label}: ${s} measured`);
+  for (const p of rb.phases) for (const s of ['Thop', 'Tapp', 'Thyp']) assert.notEqual(p.p50Us[s], null, `${p.label}: ${s} measured`);
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  const shiftOf = (s: string) => mean(delays.map((p) => p.shiftUs[s]!));
   // the delay lands in the hop's segment, read back within max(10 µs, 5 %)
+  for (const p of delays) assert.equal(p.injectedDelayUs, delayUs);
   const tolerance = Math.max(10, 0.05 * delayUs);
-  assert.equal(delayed.injectedDelayUs, delayUs);
-  const shift = delayed.shiftUs.Thop!;
+  const shift = shiftOf('Thop');
   assert.ok(Math.abs(shift - delayUs) <= tolerance, `Thop moved by ${shift.toFixed(1)} µs for ${delayUs} µs injected (tolerance ${tolerance} µs)`);
   // the other segments move by less
-  for (const s of ['Tapp', 'Thyp']) assert.ok(Math.abs(delayed.shiftUs[s]!) < Math.abs(shift), `${s} moved by ${delayed.shiftUs[s]!.toFixed(1)} µs, less than the hop's ${shift.toFixed(1)} µs`);
+  for (const s of ['Tapp', 'Thyp']) assert.ok(Math.abs(shiftOf(s)) < Math.abs(shift), `${s} moved by ${shiftOf(s).toFixed(1)} µs, less than the hop's ${shift.toFixed(1)} µs`);
   // the loss: every sample netem dropped is missing after the hop, and only those
   assert.ok(lossy.netemDroppedSamples !== null && lossy.netemDroppedSamples > 0, 'netem dropped frames in the loss phase');
   assert.equal(lossy.missing, lossy.netemDroppedSamples, 'samples the application never got = netem\'s drops × ASDUs a frame');
-  assert.equal(base.missing, 0, 'nothing missing without loss');
-  assert.equal(delayed.missing, 0, 'nothing missing with the delay alone');
+  for (const p of [...bases, ...delays]) assert.equal(p.missing, 0, `${p.label}: nothing missing without loss`);
   assert.deepEqual(left, [], 'the lab left nothing behind');
 });
