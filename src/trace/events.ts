@@ -6,6 +6,7 @@ import { createFrameScan, scanFrame, F_SVID, FIELD_COUNT, latin1 } from '../sv/i
 import type { ClockOffset } from './clock.ts';
 import type { ProgramPoint } from './generate.ts';
 import type { FrameLayout } from './layout.ts';
+import { orderPoints } from '../path/index.ts';
 import { createIterationTracker, sampleIteration, type IterationTracker } from './iteration.ts';
 import { createFrameLine, isMapFullWarning, parseAttaching, parseFrameLine, parseLost, parseMapLine, parseUnknownLine } from './parse.ts';
 
@@ -99,6 +100,14 @@ export interface TraceState {
   unknownFrames: UnknownFrame[];
   messages: string[];
   attaching: number | null;
+  /** The point first on the path: it moves the iteration trackers' edge, the others follow (iteration.ts). */
+  leaderId: number | null;
+}
+
+function leadingPoint(points: readonly ProgramPoint[]): number | null {
+  // custom points (placed after a T point) never come first when a T point is traced
+  const first = orderPoints(points.map((p) => p.name))[0];
+  return points.find((p) => p.name === first)?.id ?? null;
 }
 
 export function createTraceState(points: ProgramPoint[], layouts: FrameLayout[], streams: TraceStream[], clock: ClockOffset): TraceState {
@@ -110,6 +119,7 @@ export function createTraceState(points: ProgramPoint[], layouts: FrameLayout[],
   return {
     points: map, layouts, layoutStreams, streams,
     trackers: streams.map((s) => createIterationTracker(s.smpCntWrap)),
+    leaderId: leadingPoint(points),
     clock, clocks: [clock], line: createFrameLine(),
     lostEvents: 0, mapFull: 0, endSeen: false, unknownFrames: [], messages: [], attaching: null,
   };
@@ -144,7 +154,7 @@ export function handleLine(s: TraceState, line: string, h: Handlers): void {
       const k = streams[i]!;
       const st = s.streams[k]!;
       const smpCnt = f.smpCnts[i]!;
-      const iter = sampleIteration(s.trackers[k]!, smpCnt);
+      const iter = sampleIteration(s.trackers[k]!, smpCnt, f.point !== s.leaderId);
       p.summary.events++;
       h.onPoint?.({ point: p.point.name, pointId: f.point, streamIndex: k, svId: st.svId, appId: st.appId, smpCnt, iter, tNs, tMonoNs: f.tMonoNs, cpu: f.cpu });
     }

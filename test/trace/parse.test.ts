@@ -92,3 +92,23 @@ test('events: per-ASDU events with realtime, iterations, counters, lost lines an
   assert.deepEqual(sum.points.map((p) => [p.frames, p.kernelFrames, p.unknown, p.short]), [[3, 3, 5, 0], [1, 4, 0, 1]]);
   assert.deepEqual(warnings.map((w) => w.kind), ['lost-events', 'map-full']);
 });
+
+test('iterations: a follower lagging more than half a wrap keeps its samples\' iterations and never drags the edge back', () => {
+  // the leading point (T3) is 0.6 s ahead of a follower (T4) at 4000 samples/s: 2400 samples
+  const t = createIterationTracker(4000);
+  const got: Array<[string, number]> = [];
+  for (let n = 0; n < 3 * 4000; n += 8) {
+    got.push(['T3', sampleIteration(t, n % 4000) * 4000 + (n % 4000) - n]);
+    const m = n - 2400;
+    if (m >= 0) got.push(['T4', sampleIteration(t, m % 4000, true) * 4000 + (m % 4000) - m]);
+  }
+  assert.deepEqual(got.filter(([, err]) => err !== 0), [], 'every sample got its true iteration at both points');
+  const old = createIterationTracker(4000);
+  let wrong = 0;
+  for (let n = 0; n < 3 * 4000; n += 8) {
+    sampleIteration(old, n % 4000);
+    const m = n - 2400;
+    if (m >= 0 && sampleIteration(old, m % 4000) * 4000 + (m % 4000) !== m) wrong++;
+  }
+  assert.ok(wrong > 0, 'without the follower rule the lagging point\'s iterations go wrong (the case this guards)');
+});
