@@ -222,6 +222,7 @@ static napi_value js_clock_now(napi_env env, napi_callback_info info) {
 
 void analyze_join_register(napi_env env, napi_value exports); /* analyze_join.c */
 void inspect_scan_register(napi_env env, napi_value exports); /* inspect_scan_napi.c */
+void bpf_trace_register(napi_env env, napi_value exports);    /* addon_bpf.c */
 
 static napi_value init(napi_env env, napi_value exports) {
   const struct {
@@ -241,6 +242,7 @@ static napi_value init(napi_env env, napi_value exports) {
   }
   analyze_join_register(env, exports);
   inspect_scan_register(env, exports);
+  bpf_trace_register(env, exports);
   return exports;
 }
 

@@ -1,0 +1,282 @@
+/*
+ * addon_bpf.c: the Node-API face of the binary trace engine (bpf_points.c),
+ * with the thread glue of run.c (a threadsafe function, the stop() promise).
+ *
+ * bpfTraceAvailable() -> boolean (built with libbpf)
+ * bpfTraceSizes() -> {config, point, layout, cands, word, recFrame, recUnknown, maxPointId, counters}
+ * bpfTraceOpen({object, config, points, layouts, cands: Uint8Array, nLayouts, nCands, ringBytes,
+ *               pollNs?, maxBatchDelayNs?, cpu?, fifoPriority?}, onBatch) -> handle
+ *   loads, fills the maps, attaches, starts the reader thread;
+ *   onBatch({records: Buffer, count, final})
+ * bpfTraceStats(handle) -> {counters: BigUint64Array, records, batches, polls, pollsDeferred, running}
+ * bpfTraceStop(handle) -> Promise<stats>, after the final batch (probes detached, ring drained)
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+
+#include "addon.h"
+
+#ifdef SVT_HAVE_LIBBPF
+#include "bpf_points.h"
+
+#define N_COUNTERS ((SVB_MAX_POINT_ID + 1) * SVB_N_COUNTERS)
+
+typedef struct bpf_run {
+  svn_run run; /* first */
+  svb_tracer t;
+  handle stub; /* what run.c reads of a socket handle: never closed, never freed on its own */
+  int refs;    /* the JS external and the running thread */
+  int ended;
+  napi_env env;
+  uint64_t final_counters[N_COUNTERS];
+  napi_ref late_fault;
+} bpf_run;
+
+static void bpf_run_unref(napi_env env, bpf_run *r) {
+  if (--r->refs > 0) return;
+  if (r->late_fault) napi_delete_reference(env, r->late_fault);
+  free(r);
+}
+
+static napi_value make_stats(napi_env env, bpf_run *r) {
+  napi_value o;
+  uint64_t live[N_COUNTERS];
+  const uint64_t *c = r->final_counters;
+  if (!r->ended) {
+    svb_read_counters(&r->t, live);
+    c = live;
+  }
+  napi_create_object(env, &o);
+  napi_value ab, ta;
+  void *data;
+  napi_create_arraybuffer(env, sizeof live, &data, &ab);
+  memcpy(data, c, sizeof live);
+  napi_create_typedarray(env, napi_biguint64_array, N_COUNTERS, ab, 0, &ta);
+  napi_set_named_property(env, o, "counters", ta);
+  set_num(env, o, "records", (double)r->t.records);
+  set_num(env, o, "batches", (double)r->t.batches);
+  set_num(env, o, "polls", (double)r->t.polls);
+  set_num(env, o, "pollsDeferred", (double)r->t.polls_deferred);
+  set_bool(env, o, "running", !r->ended && !atomic_load(&r->t.stop));
+  return o;
+}
+
+static int bpf_deliver(void *ctx, svb_batch *b) {
+  bpf_run *r = ctx;
+  return napi_call_threadsafe_function(r->run.tsfn, b, napi_tsfn_nonblocking) == napi_ok ? 0 : -1;
+}
+
+static void bpf_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  bpf_run *r = context;
+  svb_batch *b = data;
+  atomic_fetch_sub(&r->t.inflight, 1);
+  eventfd_write(r->t.evfd, 1);
+  if (b && run_wants_output(env, js_cb, &r->run)) {
+    napi_value o, buf;
+    void *unused;
+    napi_create_object(env, &o);
+    napi_create_buffer_copy(env, b->len, b->data, &unused, &buf);
+    napi_set_named_property(env, o, "records", buf);
+    set_num(env, o, "count", b->count);
+    set_bool(env, o, "final", b->final);
+    run_call(env, js_cb, &r->run, o);
+  }
+  svb_batch_free(b);
+}
+
+static void *bpf_thread(void *arg) {
+  svb_consume_main(arg);
+  return NULL;
+}
+
+static void bpf_cleanup(void *arg) { /* the environment ends: no thread outlives it */
+  bpf_run *r = arg;
+  if (r->run.thread_started && !r->run.joined) {
+    run_signal_stop(&r->run);
+    run_join(&r->run);
+  }
+}
+
+static void bpf_finalize(napi_env env, void *data, void *hint) { /* the thread has ended */
+  (void)hint;
+  bpf_run *r = data;
+  napi_remove_env_cleanup_hook(env, bpf_cleanup, r);
+  bpf_cleanup(r);
+  svb_read_counters(&r->t, r->final_counters);
+  r->ended = 1;
+  svb_close(&r->t);
+  run_settle(env, &r->run, make_stats(env, r));
+  bpf_run_unref(env, r);
+}
+
+static void external_finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  bpf_run_unref(env, data);
+}
+
+static bpf_run *get_run(napi_env env, napi_value v) {
+  void *data = NULL;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external ||
+      napi_get_value_external(env, v, &data) != napi_ok || !data) {
+    throw_code(env, "TRACE_BPF_INVALID", "not a bpf trace handle");
+    return NULL;
+  }
+  return data;
+}
+
+static const void *bytes_of(napi_env env, napi_value obj, const char *name, size_t want_multiple, size_t *n) {
+  napi_value v;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok) return NULL;
+  const void *p = typed_data(env, v, napi_uint8_array, n);
+  if (!p || (want_multiple && *n % want_multiple)) return NULL;
+  return p;
+}
+
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) != 0) return NULL;
+  svb_open_opts o;
+  memset(&o, 0, sizeof o);
+  char path[4096];
+  if (opt_string(env, argv[0], "object", path, sizeof path) != 1) {
+    throw_code(env, "TRACE_BPF_INVALID", "object must be the path of points.bpf.o");
+    return NULL;
+  }
+  o.object_path = path;
+  size_t nc, np, nl, nk;
+  const void *config = bytes_of(env, argv[0], "config", 0, &nc);
+  const void *pts = bytes_of(env, argv[0], "points", 0, &np);
+  const void *lay = bytes_of(env, argv[0], "layouts", sizeof(struct svb_layout), &nl);
+  const void *cands = bytes_of(env, argv[0], "cands", 4 + sizeof(struct svb_cands), &nk);
+  if (!config || nc != sizeof(struct svb_config) || !pts ||
+      np != (SVB_MAX_POINT_ID + 1) * sizeof(struct svb_point) || !lay || !cands) {
+    throw_code(env, "TRACE_BPF_INVALID", "config, points, layouts or cands do not have the sizes of points.h");
+    return NULL;
+  }
+  o.config = config;
+  o.points = pts;
+  o.layouts = lay;
+  o.n_layouts = nl / sizeof(struct svb_layout);
+  o.cands = cands;
+  o.n_cands = nk / (4 + sizeof(struct svb_cands));
+  int64_t ring = opt_int(env, argv[0], "ringBytes", 16 << 20);
+  if (ring < 4096 || ring > (1 << 30) || (ring & (ring - 1))) {
+    throw_code(env, "TRACE_BPF_INVALID", "ringBytes must be a power of two from 4096 to 1 GiB");
+    return NULL;
+  }
+  o.ring_bytes = (uint32_t)ring;
+  svn_thread_opts topts;
+  if (thread_opts(env, argv[0], &topts) != 0) return NULL;
+  topts.name = "svtrace-bpf";
+  int64_t poll_ns = opt_int(env, argv[0], "pollNs", 1000000);
+  int64_t delay_ns = opt_int(env, argv[0], "maxBatchDelayNs", 10000000);
+  if (poll_ns < 10000 || poll_ns > 1000000000 || delay_ns < 0) {
+    throw_code(env, "TRACE_BPF_INVALID", "pollNs must be 10 µs..1 s, maxBatchDelayNs >= 0");
+    return NULL;
+  }
+  bpf_run *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  svn_error e;
+  memset(&e, 0, sizeof e);
+  if (svb_open(&r->t, &o, &e) != 0) {
+    free(r);
+    throw_svn(env, &e);
+    return NULL;
+  }
+  r->t.poll_ns = poll_ns;
+  r->t.max_delay_ns = delay_ns;
+  r->t.max_inflight = 4;
+  r->t.deliver = bpf_deliver;
+  r->t.ctx = r;
+  r->env = env;
+  r->refs = 1;
+  r->stub.refs = 1;
+  r->run.stop = &r->t.stop;
+  r->run.evfd = r->t.evfd;
+  r->run.late_fault = &r->late_fault;
+  napi_value ext;
+  napi_create_external(env, r, external_finalize, NULL, &ext);
+  if (run_open(env, &r->run, &r->stub, ext, argv[1], "svtrace bpf", bpf_finalize, bpf_call_js) != 0) {
+    svb_close(&r->t); /* the external's finalizer frees r */
+    return NULL;
+  }
+  r->refs++; /* the thread's, dropped by bpf_finalize */
+  napi_add_env_cleanup_hook(env, bpf_cleanup, r);
+  if (run_start(&r->run, &topts, bpf_thread, &r->t, &e) != 0) {
+    throw_svn(env, &e); /* bpf_finalize closes and settles */
+    return NULL;
+  }
+  return ext;
+}
+
+static napi_value js_stop(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  bpf_run *r = get_run(env, argv[0]);
+  if (!r) return NULL;
+  if (r->ended) return run_ended_promise(env, &r->late_fault, make_stats(env, r));
+  napi_value p = run_stop_promise(env, &r->run);
+  run_signal_stop(&r->run);
+  return p;
+}
+
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (get_args(env, info, 1, argv) != 0) return NULL;
+  bpf_run *r = get_run(env, argv[0]);
+  return r ? make_stats(env, r) : NULL;
+}
+
+static napi_value js_sizes(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value o;
+  napi_create_object(env, &o);
+  set_num(env, o, "config", sizeof(struct svb_config));
+  set_num(env, o, "point", sizeof(struct svb_point));
+  set_num(env, o, "layout", sizeof(struct svb_layout));
+  set_num(env, o, "word", sizeof(struct svb_word));
+  set_num(env, o, "cands", 4 + sizeof(struct svb_cands));
+  set_num(env, o, "recFrame", sizeof(struct svb_rec_frame));
+  set_num(env, o, "recUnknown", sizeof(struct svb_rec_unknown));
+  set_num(env, o, "maxPointId", SVB_MAX_POINT_ID);
+  set_num(env, o, "counters", SVB_N_COUNTERS);
+  set_num(env, o, "layoutWordsOffset", offsetof(struct svb_layout, w));
+  set_num(env, o, "pointCommOffset", offsetof(struct svb_point, comm));
+  set_num(env, o, "configPointsOffset", offsetof(struct svb_config, points));
+  return o;
+}
+static int available = 1;
+#else
+static int available = 0;
+static napi_value unavailable(napi_env env, napi_callback_info info) {
+  (void)info;
+  throw_code(env, "TRACE_BPF_UNAVAILABLE", "svtrace's addon was built without libbpf");
+  return NULL;
+}
+#define js_open unavailable
+#define js_stop unavailable
+#define js_stats unavailable
+#define js_sizes unavailable
+#endif
+
+static napi_value js_available(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+  napi_get_boolean(env, available, &v);
+  return v;
+}
+
+void bpf_trace_register(napi_env env, napi_value exports) {
+  const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {{"bpfTraceAvailable", js_available}, {"bpfTraceSizes", js_sizes}, {"bpfTraceOpen", js_open},
+             {"bpfTraceStats", js_stats},         {"bpfTraceStop", js_stop}};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
+    napi_set_named_property(env, exports, fns[i].name, f);
+  }
+}
