@@ -23,7 +23,7 @@ import { explainJson, renderExplainSummary } from '../explain/render.ts';
 import { EXPLAIN_DIR } from '../explain/files.ts';
 
 interface Flags {
-  config?: string; machine?: string; lab?: string | boolean; ingress?: string; vmPort?: string; vmIf?: string;
+  config?: string; machine?: string; engine?: string; lab?: string | boolean; ingress?: string; vmPort?: string; vmIf?: string;
   subscriberComm?: string; subscriberPid?: string[]; stream: string[]; record?: string; live?: boolean; metrics?: string;
   printProgram?: boolean; duration?: string; json?: boolean; tapPoint?: boolean; layoutsFrom?: string;
   explain?: boolean; explainThresholdUs?: string; explainWindowS?: string; explainCpus?: string; explainWorst?: string;
@@ -60,15 +60,18 @@ export async function traceConfigFrom(f: Flags): Promise<{ trace: TraceConfig; l
   }
   const pids = (f.subscriberPid ?? []).map((p) => Number(p));
   if (pids.some((p) => !Number.isInteger(p) || p <= 0)) throw new SvtraceError('USAGE', '--subscriber-pid takes a process id', { hint: 'e.g. --subscriber-pid $(pidof my-protection-app)' });
+  if (f.engine !== undefined && f.engine !== 'bpftrace' && f.engine !== 'bpf') {
+    throw new SvtraceError('USAGE', `--engine ${printable(f.engine)} is neither bpftrace nor bpf`, { hint: 'use --engine bpf (the binary engine) or --engine bpftrace (the generated program, --print-program)' });
+  }
   const config = loadConfig(f.config, {
-    'trace.machine': f.machine, 'trace.ingress': f.ingress, 'trace.vm_port': f.vmPort, 'trace.vm_interface': f.vmIf,
+    'trace.machine': f.machine, 'trace.engine': f.engine, 'trace.ingress': f.ingress, 'trace.vm_port': f.vmPort, 'trace.vm_interface': f.vmIf,
     'trace.subscriber_comm': f.subscriberComm, 'trace.subscriber_pids': pids.length ? pids : undefined,
     'trace.streams': f.stream.length ? f.stream : undefined, 'trace.record': f.record, 'trace.metrics': f.metrics,
     'trace.layouts_from': f.layoutsFrom,
   });
   const t = config.trace;
   const role = t.machine;
-  const trace: TraceConfig = { role };
+  const trace: TraceConfig = { role, engine: t.engine };
   if (f.lab) {
     const labDir = typeof f.lab === 'string' ? f.lab : config.lab.run_dir ?? '/run/svtrace/lab';
     const lab = await readLabState(labDir);
@@ -134,7 +137,8 @@ export function register(program: Command): void {
     .option('-r, --record <dir>', 'record every sample\'s points into this new directory')
     .option('--live', 'show a live view every second (plain lines when stdout is not a terminal)')
     .option('--metrics <host:port>', 'serve Prometheus metrics (default host 127.0.0.1)')
-    .option('--print-program', 'print the generated bpftrace program to stderr')
+    .option('--engine <name>', 'bpftrace (the generated program; default) or bpf (the binary engine: a fixed BPF program, a ring buffer read every millisecond)')
+    .option('--print-program', 'print the generated bpftrace program to stderr (with --engine bpf: the equivalent of what it traces)')
     .option('--no-tap-point', 'hypervisor: do not add T2qemu/T2vhost when the VM port is a QEMU tap')
     .option('-d, --duration <s>', 'stop after this many seconds (default: Ctrl-C)')
     .option('--json', 'print the summary as JSON')

@@ -11,6 +11,9 @@ import { isOctets, validateLayout, type FrameLayout } from './layout.ts';
 
 export type TraceRole = 'hypervisor' | 'vm';
 export type SubscriberMode = 'recvmsg' | 'ring';
+/** bpftrace: the generated, readable program; bpf: the fixed binary program (native/bpf/points.bpf.c) with a ring buffer. */
+export type TraceEngine = 'bpftrace' | 'bpf';
+export const TRACE_ENGINES: readonly TraceEngine[] = ['bpftrace', 'bpf'];
 
 /** An interface by name, in a network namespace (an `ip netns` name, or a path such as /proc/PID/ns/net). */
 export interface InterfaceRef {
@@ -49,6 +52,8 @@ export interface StreamSpec {
 
 export interface TraceConfig {
   role?: TraceRole;
+  /** Which engine takes the points (default bpftrace). */
+  engine?: TraceEngine;
   /** hypervisor: the NIC where SV arrives (T1). */
   ingress?: InterfaceRef;
   /** hypervisor: the port towards the VM (T2): tap, veth or OVS port. */
@@ -148,11 +153,15 @@ function validateStream(v: unknown, field: string): StreamSpec {
 /** Checks a config from an untrusted source and returns a clean copy. Throws TRACE_CONFIG_INVALID. */
 export function validateTraceConfig(input: unknown): TraceConfig {
   if (!isObject(input)) throw bad('', 'must be an object', 'see TraceConfig');
-  checkKeys(input, 'config', ['role', 'ingress', 'vmPort', 'vmInterface', 'subscriber', 'points', 'streams', 'layouts', 'learn', 'unknownSamples']);
+  checkKeys(input, 'config', ['role', 'engine', 'ingress', 'vmPort', 'vmInterface', 'subscriber', 'points', 'streams', 'layouts', 'learn', 'unknownSamples']);
   const c: TraceConfig = {};
   if (input.role !== undefined) {
     if (input.role !== 'hypervisor' && input.role !== 'vm') throw bad('role', 'must be "hypervisor" or "vm"', 'hypervisor traces T1/T2, vm traces T3/T4');
     c.role = input.role;
+  }
+  if (input.engine !== undefined) {
+    if (!TRACE_ENGINES.includes(input.engine as TraceEngine)) throw bad('engine', 'must be "bpftrace" or "bpf"', 'bpftrace runs the generated program (--print-program), bpf the binary engine with a ring buffer');
+    c.engine = input.engine as TraceEngine;
   }
   for (const key of ['ingress', 'vmPort', 'vmInterface'] as const) {
     if (input[key] !== undefined) c[key] = validateInterface(input[key], key);

@@ -137,27 +137,43 @@ function describeUnknown(point: string, bytes: Uint8Array): UnknownFrame {
   return { point, appId, svIds, bytes };
 }
 
-type Handlers = { onPoint?: (e: PointEvent) => void; onWarning?: (w: TraceWarning) => void };
+export type Handlers = { onPoint?: (e: PointEvent) => void; onWarning?: (w: TraceWarning) => void };
+
+/**
+ * One matched frame at one point, whichever engine saw it: an event per ASDU.
+ * False when the point or layout is not this trace's (the caller reports it).
+ */
+export function handleFrame(s: TraceState, pointId: number, layout: number, tMonoNs: bigint, cpu: number, smpCnts: ArrayLike<number>, n: number, h: Handlers): boolean {
+  const p = s.points.get(pointId);
+  const streams = s.layoutStreams[layout];
+  if (!p || !streams || streams.length !== n) return false;
+  p.summary.frames++;
+  const tNs = tMonoNs + s.clock.realtimeOffsetNs;
+  for (let i = 0; i < n; i++) {
+    const k = streams[i]!;
+    const st = s.streams[k]!;
+    const smpCnt = smpCnts[i]!;
+    const iter = sampleIteration(s.trackers[k]!, smpCnt, pointId !== s.leaderId);
+    p.summary.events++;
+    h.onPoint?.({ point: p.point.name, pointId, streamIndex: k, svId: st.svId, appId: st.appId, smpCnt, iter, tNs, tMonoNs, cpu });
+  }
+  return true;
+}
+
+/** The first bytes of an SV frame of no known layout at one point, whichever engine saw it. */
+export function handleUnknown(s: TraceState, pointId: number, bytes: Uint8Array, h: Handlers): void {
+  const frame = describeUnknown(s.points.get(pointId)?.point.name ?? String(pointId), bytes);
+  if (s.unknownFrames.length < 100) s.unknownFrames.push(frame);
+  const what = frame.appId === null ? 'a frame' : `APPID 0x${frame.appId.toString(16).padStart(4, '0')}${frame.svIds.length ? ` svID ${frame.svIds.map((x) => JSON.stringify(x)).join(', ')}` : ''}`;
+  h.onWarning?.({ kind: 'unknown-frame', message: `${frame.point}: SV frame of no known layout (${what}); it is counted, not traced`, count: 1 });
+}
 
 /** Handles one line of bpftrace output (stdout or stderr). */
 export function handleLine(s: TraceState, line: string, h: Handlers): void {
   const c0 = line.charCodeAt(0);
   if (c0 >= 48 && c0 <= 57) {
     const f = s.line;
-    if (!parseFrameLine(line, f)) return other(s, line, h);
-    const p = s.points.get(f.point);
-    const streams = s.layoutStreams[f.layout];
-    if (!p || !streams || streams.length !== f.smpCnts.length) return other(s, line, h);
-    p.summary.frames++;
-    const tNs = f.tMonoNs + s.clock.realtimeOffsetNs;
-    for (let i = 0; i < streams.length; i++) {
-      const k = streams[i]!;
-      const st = s.streams[k]!;
-      const smpCnt = f.smpCnts[i]!;
-      const iter = sampleIteration(s.trackers[k]!, smpCnt, f.point !== s.leaderId);
-      p.summary.events++;
-      h.onPoint?.({ point: p.point.name, pointId: f.point, streamIndex: k, svId: st.svId, appId: st.appId, smpCnt, iter, tNs, tMonoNs: f.tMonoNs, cpu: f.cpu });
-    }
+    if (!parseFrameLine(line, f) || !handleFrame(s, f.point, f.layout, f.tMonoNs, f.cpu, f.smpCnts, f.smpCnts.length, h)) other(s, line, h);
     return;
   }
   if (line === 'SVTRACE_END') { s.endSeen = true; return; }
@@ -174,10 +190,7 @@ export function handleLine(s: TraceState, line: string, h: Handlers): void {
   if (c0 === 85 /* U */) {
     const u = parseUnknownLine(line);
     if (!u) return other(s, line, h);
-    const frame = describeUnknown(s.points.get(u.point)?.point.name ?? String(u.point), u.bytes);
-    if (s.unknownFrames.length < 100) s.unknownFrames.push(frame);
-    const what = frame.appId === null ? 'a frame' : `APPID 0x${frame.appId.toString(16).padStart(4, '0')}${frame.svIds.length ? ` svID ${frame.svIds.map((x) => JSON.stringify(x)).join(', ')}` : ''}`;
-    h.onWarning?.({ kind: 'unknown-frame', message: `${frame.point}: SV frame of no known layout (${what}); it is counted, not traced`, count: 1 });
+    handleUnknown(s, u.point, u.bytes, h);
     return;
   }
   const lost = parseLost(line);

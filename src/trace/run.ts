@@ -188,9 +188,9 @@ export async function runTrace(o: TraceRunOptions): Promise<TraceRunResult> {
           const after = Object.fromEntries((o.trace.points ?? []).filter((p) => p.after && pointOrder(p.name) === null).map((p) => [p.name, p.after!]));
           const writer = opened.writer = await openRecordWriter(o.recordDir, {
             role: 'trace', points: points.map((p) => p.name), startedNs: clockNowNs(),
-            clock: { name: 'realtime', note: 'bpftrace nsecs (CLOCK_MONOTONIC) mapped to CLOCK_REALTIME with a measured offset, re-measured every 10 s' },
+            clock: { name: 'realtime', note: `${(o.trace.engine ?? 'bpftrace') === 'bpf' ? 'bpf_ktime_get_ns' : 'bpftrace nsecs'} (CLOCK_MONOTONIC) mapped to CLOCK_REALTIME with a measured offset, re-measured every 10 s` },
             ...(o.command ? { command: o.command } : {}),
-            extra: { machine: role, points: points.map((p) => ({ name: p.name, probes: p.probes })), ...guestOfLab() },
+            extra: { machine: role, engine: o.trace.engine ?? 'bpftrace', points: points.map((p) => ({ name: p.name, probes: p.probes })), ...guestOfLab() },
           }, { onError: (e) => fail(e) });
           if (Object.keys(after).length) writer.update({ pointsAfter: after });
         }

@@ -18,7 +18,9 @@ import { learnLayouts } from './learn.ts';
 import { choosePlan, planPoints } from './plan.ts';
 import { probeDef } from './probes.ts';
 import { startBpftrace } from './session.ts';
-import { createTraceState, handleLine, summarize, type PointEvent, type TraceSummary, type TraceStream, type TraceWarning } from './events.ts';
+import { createTraceState, handleLine, summarize, type PointEvent, type TraceState, type TraceSummary, type TraceStream, type TraceWarning } from './events.ts';
+import { startBpfEngine } from './bpf-engine.ts';
+import type { TraceEngine } from './config.ts';
 
 export type { PointEvent, TraceSummary, TraceStream, TraceWarning } from './events.ts';
 
@@ -56,8 +58,10 @@ export interface TraceOptions {
    * (record, metrics), so a failure there leaves nothing running.
    */
   beforeAttach?: (points: readonly ProgramPoint[]) => Promise<void>;
-  /** Pin the point tracer's bpftrace to these CPUs (a tuned run keeps it off the subscriber's CPU). */
+  /** Pin the point tracer's bpftrace to these CPUs (a tuned run keeps it off the subscriber's CPU); the bpf engine's reader thread to the first. */
   cpus?: readonly number[];
+  /** The bpf engine's ring buffer, in bytes (a power of two; default 16 MiB). */
+  ringBytes?: number;
 }
 
 export interface TraceSession {
@@ -65,8 +69,9 @@ export interface TraceSession {
   points: ProgramPoint[];
   layouts: FrameLayout[];
   streams: TraceStream[];
-  /** The bpftrace process. */
+  /** The bpftrace process (none with the bpf engine). */
   bpftracePid: number | undefined;
+  engine: TraceEngine;
   /** Resolves with the summary when bpftrace has exited (after stop(), a signal, or on its own). */
   done: Promise<TraceSummary>;
   stop(): Promise<TraceSummary>;
@@ -155,12 +160,30 @@ export async function startTrace(input: TraceConfig | unknown, handlers: TraceHa
   }
   const streams = streamsOf(config, layouts);
   const stopComm = stopCommFor(process.pid);
-  const program = generateTraceProgram({ points, layouts, unknownSamples: config.unknownSamples ?? 4, stopComm });
-  options.printProgram?.(program);
+  const engine = config.engine ?? 'bpftrace';
+  // the bpf engine runs its own fixed program; the bpftrace one stays printable as what it does
+  const program = engine === 'bpftrace' || options.printProgram ? generateTraceProgram({ points, layouts, unknownSamples: config.unknownSamples ?? 4, stopComm }) : '';
+  if (program) options.printProgram?.(engine === 'bpf' ? `// --engine bpf runs native/bpf/points.bpf.c with this config; the same points as bpftrace would trace them:\n${program}` : program);
 
   const clock = await measureClockOffset();
   handlers.onClock?.(clock);
   const state = createTraceState(points, layouts, streams, clock);
+  if (engine === 'bpf') {
+    const run = startBpfEngine(state, handlers, {
+      points, layouts, unknownSamples: config.unknownSamples ?? 4,
+      ...(options.ringBytes ? { ringBytes: options.ringBytes } : {}),
+      ...(options.cpus?.length ? { cpu: options.cpus[0]! } : {}),
+    });
+    const startedAt = Date.now();
+    const end = background(state, handlers, options, () => void run.stop());
+    const done = (async () => {
+      const { error } = await run.ended;
+      end();
+      if (error) handlers.onWarning?.({ kind: 'bpftrace-output', message: `bpf engine: ${(error as Error).message}`, count: 1 });
+      return finish(run.summary(Date.now() - startedAt), handlers, 'the bpf engine ended without draining its ring buffer');
+    })();
+    return { program, points, layouts, streams, bpftracePid: undefined, engine, done, stop: async () => { await run.stop(); return done; } };
+  }
   let lastLineAt = Date.now();
   let stoppingSeen!: () => void;
   const stopping = new Promise<void>((r) => { stoppingSeen = r; });
@@ -181,38 +204,12 @@ export async function startTrace(input: TraceConfig | unknown, handlers: TraceHa
   await run.ready;
   const startedAt = Date.now();
 
-  let timer: NodeJS.Timeout | null = null;
-  const interval = options.clockIntervalMs ?? 10_000;
-  if (interval > 0) {
-    timer = setInterval(() => {
-      measureClockOffset().then((c) => { state.clock = c; state.clocks.push(c); handlers.onClock?.(c); })
-        .catch((e: unknown) => handlers.onWarning?.({ kind: 'clock', message: `clock re-measure failed: ${(e as Error).message}`, count: 1 }));
-    }, interval);
-    timer.unref();
-  }
-  const onSignal = () => { void stop(); };
-  if (options.stopOnSignals !== false) {
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  }
   let skippedRuns: number | null = null;
+  const end = background(state, handlers, options, () => { void stop(); });
   const done = (async () => {
     const r = await run.exited;
-    if (timer) clearInterval(timer);
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
-    const summary = summarize(state, { ...r, killed: run.wasKilled() }, Date.now() - startedAt, skippedRuns);
-    if (skippedRuns) {
-      handlers.onWarning?.({ kind: 'skipped-runs', message: `the kernel skipped ${skippedRuns} probe run(s): a probe fired while another BPF program ran on the same CPU (recursion protection), so those frames have no time at that point; fewer points or CPUs busy with other tracing avoid it`, count: skippedRuns });
-    }
-    // bpftrace only prints "Lost N events" when the kernel next writes to that CPU's buffer: the kernel's own count is the check.
-    if (summary.lostLines > 0) {
-      handlers.onWarning?.({ kind: 'lost-lines', message: `${summary.lostLines} frame(s) matched in the kernel never reached svtrace (bpftrace reported ${summary.lostEvents} lost)`, count: summary.lostLines });
-    }
-    if (!summary.endSeen) {
-      handlers.onWarning?.({ kind: 'bpftrace-output', message: 'bpftrace ended without its END output: kernel counts of matched and unknown frames are missing', count: 1 });
-    }
-    return summary;
+    end();
+    return finish(summarize(state, { ...r, killed: run.wasKilled() }, Date.now() - startedAt, skippedRuns), handlers, 'bpftrace ended without its END output: kernel counts of matched and unknown frames are missing');
   })();
   let stopped: Promise<TraceSummary> | null = null;
   const stop = () => {
@@ -226,5 +223,42 @@ export async function startTrace(input: TraceConfig | unknown, handlers: TraceHa
     })();
     return stopped;
   };
-  return { program, points, layouts, streams, bpftracePid: run.pid, done, stop };
+  return { program, points, layouts, streams, bpftracePid: run.pid, engine, done, stop };
+}
+
+/** What runs beside either engine: the clock offset re-measured, SIGINT/SIGTERM → stop. Returns the function that ends both. */
+function background(state: TraceState, handlers: TraceHandlers, options: TraceOptions, stop: () => void): () => void {
+  let timer: NodeJS.Timeout | null = null;
+  const interval = options.clockIntervalMs ?? 10_000;
+  if (interval > 0) {
+    timer = setInterval(() => {
+      measureClockOffset().then((c) => { state.clock = c; state.clocks.push(c); handlers.onClock?.(c); })
+        .catch((e: unknown) => handlers.onWarning?.({ kind: 'clock', message: `clock re-measure failed: ${(e as Error).message}`, count: 1 }));
+    }, interval);
+    timer.unref();
+  }
+  const onSignal = () => stop();
+  if (options.stopOnSignals !== false) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  return () => {
+    if (timer) clearInterval(timer);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  };
+}
+
+/** The end of a trace, whichever engine: matched frames that never arrived and a missing end are warned about. */
+function finish(summary: TraceSummary, handlers: TraceHandlers, noEnd: string): TraceSummary {
+  const skipped = summary.skippedRuns;
+  if (skipped) {
+    handlers.onWarning?.({ kind: 'skipped-runs', message: `the kernel skipped ${skipped} probe run(s): a probe fired while another BPF program ran on the same CPU (recursion protection), so those frames have no time at that point; fewer points or CPUs busy with other tracing avoid it`, count: skipped });
+  }
+  // bpftrace only prints "Lost N events" when the kernel next writes to that CPU's buffer: the kernel's own count is the check.
+  if (summary.lostLines > 0) {
+    handlers.onWarning?.({ kind: 'lost-lines', message: `${summary.lostLines} frame(s) matched in the kernel never reached svtrace (the engine reported ${summary.lostEvents} lost)`, count: summary.lostLines });
+  }
+  if (!summary.endSeen) handlers.onWarning?.({ kind: 'bpftrace-output', message: noEnd, count: 1 });
+  return summary;
 }
