@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # qemu-system-x86, busybox-static, kmod: the lab's QEMU guest (`lab up --vm qemu`; its image is prepared below)
-packages=(bpftrace tshark tcpreplay tcpdump openvswitch-switch iproute2 python3-pandas fonts-dejavu-core qemu-system-x86 busybox-static kmod)
+# libbpf-dev, clang-14, bpftool, pkg-config: the binary trace engine (native/bpf/points.bpf.c, `trace --engine bpf`)
+packages=(bpftrace libbpf-dev clang-14 bpftool pkg-config tshark tcpreplay tcpdump openvswitch-switch iproute2 python3-pandas fonts-dejavu-core qemu-system-x86 busybox-static kmod)
 # --tests: also what only the tests use (headless Chromium opens report.html).
 if [ "${1:-}" = "--tests" ]; then packages+=(chromium); fi
 missing=()
@@ -39,6 +40,9 @@ stamp=node_modules/.svtrace-setup
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ ! -f native/build/Release/svtrace_net.node ]; then
   npm ci --no-audit --no-fund >&2
   touch "$stamp"
+elif [ ! -f native/build/Release/points.bpf.o ] && pkg-config --exists libbpf 2>/dev/null; then
+  # libbpf arrived after the addon was built: build it again with the binary trace engine
+  npm run install >&2
 elif [ -n "$(find native -name '*.[ch]' -newer native/build/Release/svtrace_net.node -print -quit)$(find native/binding.gyp -newer native/build/Release/svtrace_net.node -print -quit)" ]; then
   # C sources changed since the addon was built (a pull, a rebase): rebuild it
   npm run install >&2
