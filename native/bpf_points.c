@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -28,7 +29,6 @@ static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list a
   return 0;
 }
 
-static int libbpf_log_fd = -1;
 static char libbpf_log[4096];
 static size_t libbpf_log_len;
 
@@ -43,7 +43,6 @@ static int keep_print(enum libbpf_print_level level, const char *fmt, va_list ap
   memcpy(libbpf_log + libbpf_log_len, line, len);
   libbpf_log_len += len;
   libbpf_log[libbpf_log_len] = 0;
-  (void)libbpf_log_fd;
   return 0;
 }
 
@@ -127,8 +126,16 @@ int svb_open(svb_tracer *t, const svb_open_opts *o, svn_error *e) {
     }
     bpf_program__set_autoload(prog, t->cfg.n_points[p] > 0);
   }
-  if (bpf_object__load(t->obj) != 0) {
-    fail(e, "TRACE_BPF_LOAD_FAILED", errno, "the kernel refused the BPF program");
+  /* The verifier gives up with EAGAIN when a signal is pending (a profiler's SIGPROF, a child's
+     SIGCHLD): those wait until the programs are loaded. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  int loaded = bpf_object__load(t->obj);
+  int load_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (loaded != 0) {
+    fail(e, "TRACE_BPF_LOAD_FAILED", load_errno, "the kernel refused the BPF program");
     goto err;
   }
   int layouts_fd = bpf_map__fd(layouts);
