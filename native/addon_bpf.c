@@ -70,8 +70,6 @@ static int bpf_deliver(void *ctx, svb_batch *b) {
 static void bpf_call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   bpf_run *r = context;
   svb_batch *b = data;
-  atomic_fetch_sub(&r->t.inflight, 1);
-  eventfd_write(r->t.evfd, 1);
   if (b && run_wants_output(env, js_cb, &r->run)) {
     napi_value o, buf;
     void *unused;
@@ -83,6 +81,11 @@ static void bpf_call_js(napi_env env, napi_value js_cb, void *context, void *dat
     run_call(env, js_cb, &r->run, o);
   }
   svb_batch_free(b);
+  /* Only now may the thread hand over the next batch: with one batch at a time the queue is empty
+     when this returns, so Node's loop runs its timers and I/O between batches (the ring buffer
+     holds what arrives meanwhile). */
+  atomic_fetch_sub(&r->t.inflight, 1);
+  eventfd_write(r->t.evfd, 1);
 }
 
 static void *bpf_thread(void *arg) {
@@ -187,7 +190,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   r->t.poll_ns = poll_ns;
   r->t.max_delay_ns = delay_ns;
-  r->t.max_inflight = 4;
+  r->t.max_inflight = 1;
   r->t.deliver = bpf_deliver;
   r->t.ctx = r;
   r->env = env;

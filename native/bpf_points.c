@@ -3,7 +3,7 @@
  * (bpf/points.bpf.c); here, a thread reads the ring buffer every poll_ns
  * (ring_buffer__consume: no epoll, no wake-up per record, the kernel side
  * writes with BPF_RB_NO_WAKEUP) and hands batches of raw records to JS,
- * at most max_inflight at a time. When JS falls behind, the thread stops
+ * one at a time (the next only once JS has handled the last). When JS falls behind, the thread stops
  * reading, the ring fills and the kernel counts every record it drops.
  */
 #include <errno.h>
@@ -169,7 +169,7 @@ int svb_open(svb_tracer *t, const svb_open_opts *o, svn_error *e) {
   }
   t->rb = ring_buffer__new(bpf_map__fd(events), on_record, t, NULL);
   t->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  t->max_batch_bytes = 1 << 20;
+  t->max_batch_bytes = 256 << 10; /* about 5 000 records: tens of ms of JS at most */
   t->cur = batch_new(t->max_batch_bytes + 4096);
   if (!t->rb || t->evfd < 0 || !t->cur) {
     fail(e, "TRACE_BPF_LOAD_FAILED", errno ? errno : ENOMEM, "cannot set up the ring buffer reader");
