@@ -5,7 +5,8 @@
  */
 import { layoutsFromCapture } from '../trace/layout-capture.ts';
 import type { Command } from 'commander';
-import type { InterfaceRef, TraceConfig } from '../trace/config.ts';
+import type { InterfaceRef, TraceConfig, TraceEngine } from '../trace/config.ts';
+import { bpfEngineUnavailable } from '../trace/bpf-engine.ts';
 import { runTrace } from '../trace/run.ts';
 import { qemuTapPoint } from '../trace/tap.ts';
 import { readLabState } from '../lab/index.ts';
@@ -46,6 +47,14 @@ export function explainFlags(f: Flags, role: string | undefined, limitsUs: Recor
   return { segment, thresholdNs: thresholdUs * 1000, windowS, worst, ...(cpus ? { cpus } : {}) };
 }
 
+/** The binary engine where it can run (its observer effect is a fraction of bpftrace's: npm run bench -- trace), else bpftrace. */
+function defaultEngine(): TraceEngine {
+  const why = bpfEngineUnavailable();
+  if (why === null) return 'bpf';
+  process.stderr.write(`svtrace: tracing with bpftrace: the bpf engine cannot run here (${printable(why)})\n`);
+  return 'bpftrace';
+}
+
 /** "eth1" or "svtvm0@svt-vm" (interface in a named network namespace). */
 export function parseInterface(spec: string, flag: string): InterfaceRef {
   const m = /^([^@\s]{1,15})(?:@([^@\s]{1,64}))?$/.exec(spec);
@@ -71,7 +80,7 @@ export async function traceConfigFrom(f: Flags): Promise<{ trace: TraceConfig; l
   });
   const t = config.trace;
   const role = t.machine;
-  const trace: TraceConfig = { role, engine: t.engine };
+  const trace: TraceConfig = { role, engine: t.engine ?? defaultEngine() };
   if (f.lab) {
     const labDir = typeof f.lab === 'string' ? f.lab : config.lab.run_dir ?? '/run/svtrace/lab';
     const lab = await readLabState(labDir);
@@ -137,7 +146,7 @@ export function register(program: Command): void {
     .option('-r, --record <dir>', 'record every sample\'s points into this new directory')
     .option('--live', 'show a live view every second (plain lines when stdout is not a terminal)')
     .option('--metrics <host:port>', 'serve Prometheus metrics (default host 127.0.0.1)')
-    .option('--engine <name>', 'bpftrace (the generated program; default) or bpf (the binary engine: a fixed BPF program, a ring buffer read every millisecond)')
+    .option('--engine <name>', 'bpf (the binary engine: a fixed BPF program, a ring buffer read every millisecond; the default where libbpf and BTF are there) or bpftrace (the generated program, --print-program)')
     .option('--print-program', 'print the generated bpftrace program to stderr (with --engine bpf: the equivalent of what it traces)')
     .option('--no-tap-point', 'hypervisor: do not add T2qemu/T2vhost when the VM port is a QEMU tap')
     .option('-d, --duration <s>', 'stop after this many seconds (default: Ctrl-C)')

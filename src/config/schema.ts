@@ -100,8 +100,8 @@ export const customPointSchema = z.object({
 export const traceSchema = z.object({
   /** hypervisor (T1, T2) or vm (T3, T4). */
   machine: z.enum(['hypervisor', 'vm']).default('hypervisor'),
-  /** The point tracer: bpftrace (the generated, readable program) or bpf (the binary engine, a ring buffer read on a timer). */
-  engine: z.enum(['bpftrace', 'bpf']).default('bpftrace'),
+  /** The point tracer: bpf (the binary engine, a ring buffer read on a timer; the default where it can run) or bpftrace (the generated, readable program). */
+  engine: z.enum(['bpftrace', 'bpf']).optional(),
   ingress: interfaceSpec.optional(),
   vm_port: interfaceSpec.optional(),
   vm_interface: interfaceSpec.optional(),

@@ -11,6 +11,7 @@ import { release } from 'node:os';
 import { promisify } from 'node:util';
 import { bpftraceVersion, dryRun, findBpftrace, versionAtLeast, type BpftraceVersion } from './bpftrace.ts';
 import { inInitialNetns } from './interfaces.ts';
+import { bpfEngineUnavailable } from './bpf-engine.ts';
 
 const run = promisify(execFile);
 
@@ -34,6 +35,8 @@ export interface Capabilities {
   tracepoints: { net: string[]; skb: string[]; sched: string[]; irq: string[] };
   /** bpftrace has nsecs(tai) (0.20 and later). */
   nsecsTai: boolean;
+  /** Why the binary engine (`--engine bpf`) cannot run here, null when it can; absent when not looked at. */
+  bpfEngine?: string | null;
   threads: { ovsVswitchd: Task[]; vhost: Task[]; qemu: Task[]; kvmVcpu: Task[] };
 }
 
@@ -154,6 +157,7 @@ export async function probeCapabilities(): Promise<Capabilities> {
     kprobes: kp,
     tracepoints: { net, skb, sched, irq },
     nsecsTai: tai,
+    bpfEngine: bpfEngineUnavailable(),
     threads: classifyTasks(scanTasks()),
   };
 }

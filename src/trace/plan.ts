@@ -109,6 +109,11 @@ export function diagnose(caps: Capabilities, plan = choosePlan(caps)): Finding[]
   f.push(tp.net.length + tp.skb.length > 0
     ? { level: 'ok', message: `tracepoints: ${tp.net.length} net, ${tp.skb.length} skb, ${tp.sched.length} sched, ${tp.irq.length} irq` }
     : { level: 'problem', message: 'no net/skb tracepoints listed', hint: 'check root, tracefs and CONFIG_TRACEPOINTS' });
+  if (caps.bpfEngine !== undefined) {
+    f.push(caps.bpfEngine === null
+      ? { level: 'ok', message: 'the binary trace engine can run (libbpf, its BPF object, kernel BTF): --engine bpf' }
+      : { level: 'warning', message: `the binary trace engine cannot run: ${caps.bpfEngine}`, hint: 'trace --engine bpftrace works without it; scripts/setup.sh installs libbpf-dev and clang-14' });
+  }
   f.push(caps.nsecsTai
     ? { level: 'ok', message: 'bpftrace has nsecs(tai)' }
     : { level: 'ok', message: 'bpftrace has no nsecs(tai): times are CLOCK_MONOTONIC, mapped to realtime by a measured offset' });
