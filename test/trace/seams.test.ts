@@ -3,7 +3,9 @@
  * fails (a record directory in use, a busy metrics port, a full disk), the
  * run stops within a second or two, starts or leaves no bpftrace behind,
  * exits with the failure's class (2 usage, 3 environment), and the record
- * written before stays readable.
+ * written before stays readable. These are bpftrace's seams (its drain, its
+ * process group, its death with svtrace): `--engine bpftrace`; the bpf
+ * engine's end is tested in bpf-engine.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,7 +37,7 @@ test('trace --record into a directory that holds a record: RECORD_EXISTS at once
   writeFileSync(join(rec, 'manifest.json'), '{}');
   const before = bpftraceCount();
   const started = Date.now();
-  const r = await runCli(['trace', '--ingress', 'lo', '--record', rec, '-d', '20'], { timeoutMs: 40_000 });
+  const r = await runCli(['trace', '--engine', 'bpftrace', '--ingress', 'lo', '--record', rec, '-d', '20'], { timeoutMs: 40_000 });
   const tookMs = Date.now() - started;
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /RECORD_(EXISTS|DIR_NOT_EMPTY)/);
@@ -50,7 +52,7 @@ test('trace --metrics on a port in use: METRICS_LISTEN_FAILED, exit 3, no bpftra
   t.after(() => server.close());
   const port = (server.address() as AddressInfo).port;
   const before = bpftraceCount();
-  const r = await runCli(['trace', '--ingress', 'lo', '--metrics', `127.0.0.1:${port}`, '-d', '20'], { timeoutMs: 40_000 });
+  const r = await runCli(['trace', '--engine', 'bpftrace', '--ingress', 'lo', '--metrics', `127.0.0.1:${port}`, '-d', '20'], { timeoutMs: 40_000 });
   assert.equal(r.code, 3, r.stderr);
   assert.match(r.stderr, /METRICS_LISTEN_FAILED/);
   assert.match(r.stderr, /hint: another process uses that port/);
@@ -75,7 +77,7 @@ test('trace --record on a disk that fills: stops at once with RECORD_DISK_FULL, 
   const before = bpftraceCount();
   let fullAt = 0;
   const started = Date.now();
-  const r = await runCli(['trace', '--ingress', `${pair.ifB}@${pair.nsB}`, '--record', join(disk.dir, 'rec'), '-d', '60'], {
+  const r = await runCli(['trace', '--engine', 'bpftrace', '--ingress', `${pair.ifB}@${pair.nsB}`, '--record', join(disk.dir, 'rec'), '-d', '60'], {
     timeoutMs: 90_000, onStderr: (s) => { if (!fullAt && /RECORD_DISK_FULL|disk is full/.test(s)) fullAt = Date.now(); },
   });
   const endedAt = Date.now();
@@ -94,7 +96,7 @@ test('stopping in the middle of traffic drains bpftrace: every frame the kernel 
   t.after(() => pair.remove());
   const pub = publishInBackground(pair.nsA, pair.ifA, 30);
   t.after(async () => { pub.child?.kill('SIGINT'); await pub.done.catch(() => undefined); });
-  const r = await runCli(['trace', '--ingress', `${pair.ifB}@${pair.nsB}`, '-d', '5', '--json'], { timeoutMs: 90_000 });
+  const r = await runCli(['trace', '--engine', 'bpftrace', '--ingress', `${pair.ifB}@${pair.nsB}`, '-d', '5', '--json'], { timeoutMs: 90_000 });
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { summary: { endSeen: boolean; lostEvents: number; lostLines: number; points: Array<{ frames: number; kernelFrames: number | null }> } };
   const s = out.summary;
@@ -144,7 +146,7 @@ test('Ctrl-C on the terminal (SIGINT to the whole job) still drains bpftrace; sv
   const pub = publishInBackground(pair.nsA, pair.ifA, 40);
   t.after(async () => { pub.child?.kill('SIGINT'); await pub.done.catch(() => undefined); });
   // 1. Ctrl-C: the terminal signals the job's process group
-  const job = spawnJob(['trace', '--ingress', `${pair.ifB}@${pair.nsB}`, '--json']);
+  const job = spawnJob(['trace', '--engine', 'bpftrace', '--ingress', `${pair.ifB}@${pair.nsB}`, '--json']);
   let stderr = '';
   job.child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   assert.ok(await until(() => /svtrace: tracing/.test(stderr), 60_000), `tracing started: ${stderr}`);
@@ -160,7 +162,7 @@ test('Ctrl-C on the terminal (SIGINT to the whole job) still drains bpftrace; sv
   else t.diagnostic(`bpftrace lost ${s.lostEvents} events on this loaded machine`);
   assert.ok(await until(() => !alive(tracer[0]!), 10_000), 'bpftrace ended');
   // 2. kill -9: nothing can stop bpftrace but bpftrace itself
-  const killed = spawnJob(['trace', '--ingress', `${pair.ifB}@${pair.nsB}`]);
+  const killed = spawnJob(['trace', '--engine', 'bpftrace', '--ingress', `${pair.ifB}@${pair.nsB}`]);
   let stderr2 = '';
   killed.child.stderr!.on('data', (d: Buffer) => { stderr2 += d.toString(); });
   assert.ok(await until(() => /svtrace: tracing/.test(stderr2), 60_000), `tracing started: ${stderr2}`);
