@@ -7,7 +7,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { probeCapabilities, type Capabilities } from '../../src/trace/capabilities.ts';
 import { layoutFromFrame, svIdTlv } from '../../src/trace/layout.ts';
@@ -18,6 +19,8 @@ import { labDown, labUp } from '../../src/lab/index.ts';
 import { runPublish } from '../../src/publish/run.ts';
 import { demoStreams } from '../../src/demo/run.ts';
 import { frameTemplate } from '../../src/publish/frames.ts';
+import { ROOT, haveTool, runCli } from '../helpers/cli.ts';
+import { makeVethPair } from '../helpers/netns.ts';
 import { cannotTrace, createLab, fixture, patchSvId, readFrames, sleep, writePcap } from './lab.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { resolveConfig } from '../../src/config/resolve.ts';
@@ -196,4 +199,66 @@ test('a ring buffer too small for a burst: every record it drops is counted per 
   } finally {
     lab.destroy();
   }
+});
+
+/** `svtrace ARGS` in a process group of its own, as a shell runs a foreground job. */
+function spawnJob(args: string[]): { child: ChildProcess; out: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let stdout = '', stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  return { child, out: new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))) };
+}
+
+/** The ids of the BPF programs a process holds (its fdinfo). */
+function progIdsOf(pid: number): number[] {
+  const ids: number[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    try {
+      const m = /^prog_id:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (m) ids.push(Number(m[1]));
+    } catch { /* closed meanwhile */ }
+  }
+  return ids;
+}
+
+const progExists = (id: number) => spawnSync('bpftool', ['prog', 'show', 'id', String(id)]).status === 0;
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await sleep(100);
+  return cond();
+}
+
+test('svtrace trace --engine bpf: Ctrl-C on the whole job reads the ring to its end (every matched frame received); killed -9, its BPF programs go with it', { ...opts, skip: opts.skip || (haveTool('bpftool') ? false : 'SKIPPED: bpftool is not installed') }, async (t) => {
+  const pair = makeVethPair('bk');
+  t.after(() => pair.remove());
+  let pubChild: ChildProcess | null = null;
+  const pub = runCli(['publish', '--netns', pair.nsA, '-i', pair.ifA, '-n', '2', '-d', '40'], { timeoutMs: 100_000, onStderr: (_s, c) => { pubChild = c; } });
+  t.after(async () => { pubChild?.kill('SIGINT'); await pub.catch(() => undefined); });
+  const job = spawnJob(['trace', '--engine', 'bpf', '--ingress', `${pair.ifB}@${pair.nsB}`, '--json']);
+  let stderr = '';
+  job.child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  t.after(() => { try { process.kill(-job.child.pid!, 'SIGKILL'); } catch { /* ended */ } });
+  assert.ok(await until(() => /svtrace: tracing/.test(stderr), 60_000), `tracing started: ${stderr}`);
+  await sleep(3000);
+  process.kill(-job.child.pid!, 'SIGINT');
+  const r = await job.out;
+  assert.equal(r.code, 0, r.stderr);
+  const s = (JSON.parse(r.stdout) as { summary: { endSeen: boolean; lostEvents: number; lostLines: number; points: Array<{ frames: number; kernelFrames: number | null }> } }).summary;
+  assert.ok(s.endSeen, 'the ring was read to its end');
+  assert.ok(s.points[0]!.frames > 10_000, `${s.points[0]!.frames} frames in 3 s of 2 × 4000/s`);
+  assert.equal(s.points[0]!.kernelFrames, s.points[0]!.frames + s.lostEvents, 'every matched frame received or counted lost');
+  assert.equal(s.lostEvents, 0, 'and none lost at this rate');
+
+  const killed = spawnJob(['trace', '--engine', 'bpf', '--ingress', `${pair.ifB}@${pair.nsB}`]);
+  let stderr2 = '';
+  killed.child.stderr!.on('data', (d: Buffer) => { stderr2 += d.toString(); });
+  t.after(() => { try { process.kill(-killed.child.pid!, 'SIGKILL'); } catch { /* ended */ } });
+  assert.ok(await until(() => /svtrace: tracing/.test(stderr2), 60_000), `tracing started: ${stderr2}`);
+  const ids = progIdsOf(killed.child.pid!);
+  assert.ok(ids.length >= 1 && ids.every(progExists), `svtrace holds its programs (${ids.join(', ')})`);
+  killed.child.kill('SIGKILL');
+  await killed.out;
+  assert.ok(await until(() => !ids.some(progExists), 10_000), 'the kernel released every program with the process');
 });
