@@ -14,6 +14,7 @@
  * received).
  */
 import { existsSync } from 'node:fs';
+import { release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SvtraceError } from '../errors.ts';
 import { loadAddon } from '../net/addon.ts';
@@ -65,6 +66,8 @@ export function bpfEngineUnavailable(): string | null {
   if (typeof addon.bpfTraceAvailable !== 'function' || !addon.bpfTraceAvailable()) return 'the addon was built without libbpf (install libbpf-dev and clang, then npm run install)';
   if (bpfObjectPath() === null) return `the BPF object ${OBJECT_FILE} was not built (install clang, then npm run install)`;
   if (!existsSync('/sys/kernel/btf/vmlinux')) return 'the kernel has no BTF (/sys/kernel/btf/vmlinux): the CO-RE program cannot be relocated';
+  const [major = 0, minor = 0] = release().split(/[.-]/).map(Number);
+  if (major < 5 || (major === 5 && minor < 17)) return `Linux ${release()} is older than 5.17 (the program compares words in a bpf_loop)`;
   return null;
 }
 
