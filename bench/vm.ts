@@ -115,7 +115,7 @@ export async function benchVm(args: string[]): Promise<void> {
       const without = await subscriberTsub(runDir, lab, cli, share, 'plain', durationS);
       const layouts = join(share, 'bench.pcap');
       await writeCaptureFile(layouts, [{ tsNs: 0n, data: frameTemplate(streams(1, 8)[0]!).bytes }], { format: 'pcap-ns' });
-      const tracer = await guest(runDir, [cli, 'trace', '--machine', 'vm', '--vm-if', 'eth0', '--subscriber-comm', 'svtrace-rx', '--layouts-from', layouts], /svtrace: tracing/);
+      const tracer = await guest(runDir, [cli, 'trace', '--engine', 'bpftrace', '--machine', 'vm', '--vm-if', 'eth0', '--subscriber-comm', 'svtrace-rx', '--layouts-from', layouts], /svtrace: tracing/);
       await Promise.race([tracer.ready, tracer.done]);
       const withTracer = await subscriberTsub(runDir, lab, cli, share, 'traced', durationS);
       tracer.stop();

@@ -164,7 +164,7 @@ export async function runVmDemo(o: VmDemoOptions): Promise<VmDemoResult> {
     guestJobs.push(sub.h);
     const vmRecordInShare = join(vm.share, 'trace-vm');
     o.log(`trace: the VM's points T3 (${vm.guestIf}), ${HOP_POINT} (${GUEST_APP_IF}) and T4 (the subscriber's recvmsg), traced inside the guest${vm.accel === 'tcg' ? ' (bpftrace takes minutes to start under TCG)' : ''}`);
-    const vmTrace = await inGuest(runDir, [cli, 'trace', '--config', guestConfig, '--machine', 'vm', '--vm-if', vm.guestIf, '--subscriber-comm', 'svtrace-rx',
+    const vmTrace = await inGuest(runDir, [cli, 'trace', '--engine', 'bpftrace', '--config', guestConfig, '--machine', 'vm', '--vm-if', vm.guestIf, '--subscriber-comm', 'svtrace-rx',
       '--layouts-from', layoutsFile, '--record', vmRecordInShare], /svtrace: tracing/);
     guestJobs.push(vmTrace.h);
     const attached = await Promise.race([vmTrace.ready.then(() => 'ready' as const), vmTrace.h.done.then(() => 'exited' as const), sleep(o.attachTimeoutMs ?? 900_000).then(() => 'timeout' as const)]);
