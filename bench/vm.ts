@@ -22,9 +22,8 @@ import { join } from 'node:path';
 import { analyzeRecords } from '../src/analyze/analyze.ts';
 import type { AnalysisResult } from '../src/analyze/types.ts';
 import { runDemo } from '../src/demo/run.ts';
-import { runVmDemo } from '../src/demo/vm.ts';
+import { inGuest, runVmDemo } from '../src/demo/vm.ts';
 import { labDown, labUp } from '../src/lab/index.ts';
-import { labExec } from '../src/lab/lab-exec.ts';
 import { svtraceRoot } from '../src/lab/qemu.ts';
 import { writeCaptureFile } from '../src/pcap/index.ts';
 import { frameTemplate } from '../src/publish/frames.ts';
@@ -39,14 +38,6 @@ function seg(a: AnalysisResult, name: string): string[] {
   return s ? [us(s.all.percentilesNs.p50), us(s.all.percentilesNs.p99), us(s.all.maxNs)] : ['–', '–', '–'];
 }
 
-async function guest(runDir: string, argv: string[], until?: RegExp): Promise<{ done: Promise<number>; out: () => string; ready: Promise<void>; stop: () => void }> {
-  let out = '';
-  let ready!: () => void;
-  const readyP = new Promise<void>((r) => { ready = r; });
-  if (!until) ready();
-  const h = await labExec(runDir, 'vm', argv, { stdout: (b) => { out += b.toString(); }, stderr: (b) => { out += b.toString(); if (until?.test(out)) ready(); } });
-  return { done: h.done, out: () => out, ready: readyP, stop: () => h.signal('SIGINT') };
-}
 
 function streams(n: number, asdus: number) {
   return expandStreams({
@@ -58,12 +49,12 @@ function streams(n: number, asdus: number) {
 /** The subscriber's own Tsub p50 (its record: T3 RX timestamp → T4), for `seconds` of 1 stream in 8 ASDUs. */
 async function subscriberTsub(runDir: string, lab: { pubNetns: string; pubIf: string }, cli: string, share: string, tag: string, seconds: number): Promise<{ p50: string; samples: number }> {
   const rec = join(share, `sub-${tag}`);
-  const sub = await guest(runDir, [cli, 'subscribe', '-i', 'eth0', '--record', rec, '-d', String(seconds + 30)], /receiving on/);
+  const sub = await inGuest(runDir, [cli, 'subscribe', '-i', 'eth0', '--record', rec, '-d', String(seconds + 30)], /receiving on/);
   await sub.ready;
   await runPublish({ streams: streams(1, 8), ifname: lab.pubIf, netns: lab.pubNetns, durationS: seconds });
   await sleep(2000);
-  sub.stop();
-  await sub.done;
+  sub.h.signal('SIGINT');
+  await sub.h.done;
   const a = await analyzeRecords([rec], { join: 'iter' });
   return { p50: seg(a, 'Tsub')[0]!, samples: a.samples };
 }
@@ -97,13 +88,13 @@ export async function benchVm(args: string[]): Promise<void> {
       const cli = join(svtraceRoot(), 'bin', 'svtrace.js');
       console.log('\ncapacity into the guest (subscribe on eth0, 1 ASDU a frame, 5 s a step)');
       for (const n of [1, 2, 4, 8, 16]) {
-        const sub = await guest(runDir, [cli, 'subscribe', '-i', 'eth0', '--json', '-d', '60'], /receiving on/);
+        const sub = await inGuest(runDir, [cli, 'subscribe', '-i', 'eth0', '--json', '-d', '60'], /receiving on/);
         await sub.ready;
         const pub = await runPublish({ streams: streams(n, 1), ifname: lab.pubIf, netns: lab.pubNetns, durationS: 5 });
         await sleep(3000);
-        sub.stop();
-        await sub.done;
-        const json = sub.out().slice(sub.out().indexOf('{'));
+        sub.h.signal('SIGINT');
+        await sub.h.done;
+        const json = sub.output().slice(sub.output().indexOf('{'));
         const s = JSON.parse(json) as { samples: number; rx: { kernelDrops: number }; streams: Array<{ missing: number }> };
         const missing = s.streams.reduce((m, x) => m + x.missing, 0);
         const ok = s.samples >= pub.framesSent && missing === 0 && s.rx.kernelDrops === 0;
@@ -115,11 +106,11 @@ export async function benchVm(args: string[]): Promise<void> {
       const without = await subscriberTsub(runDir, lab, cli, share, 'plain', durationS);
       const layouts = join(share, 'bench.pcap');
       await writeCaptureFile(layouts, [{ tsNs: 0n, data: frameTemplate(streams(1, 8)[0]!).bytes }], { format: 'pcap-ns' });
-      const tracer = await guest(runDir, [cli, 'trace', '--engine', 'bpftrace', '--machine', 'vm', '--vm-if', 'eth0', '--subscriber-comm', 'svtrace-rx', '--layouts-from', layouts], /svtrace: tracing/);
-      await Promise.race([tracer.ready, tracer.done]);
+      const tracer = await inGuest(runDir, [cli, 'trace', '--engine', 'bpftrace', '--machine', 'vm', '--vm-if', 'eth0', '--subscriber-comm', 'svtrace-rx', '--layouts-from', layouts], /svtrace: tracing/);
+      await Promise.race([tracer.ready, tracer.h.done]);
       const withTracer = await subscriberTsub(runDir, lab, cli, share, 'traced', durationS);
-      tracer.stop();
-      await tracer.done;
+      tracer.h.signal('SIGINT');
+      await tracer.h.done;
       console.log(`  without the tracer: Tsub p50 ${without.p50} µs (${without.samples} samples); with it: ${withTracer.p50} µs (${withTracer.samples} samples)`);
       writeFileSync(join(work, 'done'), '');
     } finally {

@@ -82,9 +82,9 @@ export interface VmDemoResult {
 
 /**
  * With a delay to read back, every phase's netem holds frames for at least this long (µs): netem then
- * releases each one from its timer in every phase, and what the timer itself costs (~80 µs measured under
- * TCG, `demo --vm qemu --delay`: the shift from a 0 µs baseline was 479 µs for 400 µs) is in the baseline
- * too. The injected delay is the difference.
+ * releases each one from its timer in every phase, and what the timer itself costs is in the baseline too
+ * (under TCG, with a 0 µs baseline, an earlier version of this demo read 479 µs back for 400 µs injected).
+ * The injected delay is the difference.
  */
 export const REFERENCE_DELAY_US = 50;
 
@@ -116,7 +116,7 @@ export function vmPhases(o: Pick<VmDemoOptions, 'asdus' | 'delayUs' | 'lossPct'>
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A command in the guest whose output is kept; resolves `ready` once its stderr matches. */
-async function inGuest(runDir: string, argv: string[], readyRe: RegExp | null): Promise<{ h: LabExecHandle; ready: Promise<void>; output: () => string }> {
+export async function inGuest(runDir: string, argv: string[], readyRe: RegExp | null): Promise<{ h: LabExecHandle; ready: Promise<void>; output: () => string }> {
   let out = '';
   let ready!: () => void;
   const readyP = new Promise<void>((r) => { ready = r; });

@@ -4,32 +4,39 @@
  * kernel's recursion protection): e.g. a receive softirq interrupting the T4
  * program in a one-vCPU guest. The frame then simply has no line at that
  * point, and bpftrace 0.17 says nothing. The kernel counts the skips per
- * program; they are read here from the fdinfo of bpftrace's program file
+ * program; they are read here from the fdinfo of the process's program file
  * descriptors (`recursion_misses`, Linux ≥ 5.12), so no loss is silent.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** Sum of recursion_misses over the BPF programs the process holds; null when unreadable (gone, old kernel). */
-export function recursionMisses(pid: number): number | null {
+export interface HeldProgram { id: number; recursionMisses: number | null }
+
+/** The BPF programs a process holds open, from its fdinfo; empty when unreadable (gone). */
+export function bpfProgramsOf(pid: number): HeldProgram[] {
   let fds: string[];
   try {
     fds = readdirSync(`/proc/${pid}/fdinfo`);
   } catch {
-    return null;
+    return [];
   }
-  let total = 0;
-  let programs = 0;
+  const out: HeldProgram[] = [];
   for (const fd of fds) {
     let text: string;
     try {
       text = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
     } catch {
-      continue;
+      continue; // closed meanwhile
     }
-    if (!text.includes('prog_tag:')) continue;
-    programs++;
-    const m = /^recursion_misses:\s*(\d+)/m.exec(text);
-    if (m) total += Number(m[1]);
+    const id = /^prog_id:\s*(\d+)/m.exec(text);
+    if (!id) continue;
+    const misses = /^recursion_misses:\s*(\d+)/m.exec(text);
+    out.push({ id: Number(id[1]), recursionMisses: misses ? Number(misses[1]) : null });
   }
-  return programs > 0 ? total : null;
+  return out;
+}
+
+/** Sum of recursion_misses over the BPF programs the process holds; null when it holds none (gone, old kernel). */
+export function recursionMisses(pid: number): number | null {
+  const progs = bpfProgramsOf(pid);
+  return progs.length > 0 ? progs.reduce((n, p) => n + (p.recursionMisses ?? 0), 0) : null;
 }

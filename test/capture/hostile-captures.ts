@@ -7,22 +7,14 @@
  * container layout the reader knows (pcap µs/ns, both byte orders, the
  * "modified" pcap, pcapng with several sections, resolutions, SPB and OPB).
  */
+import { prng } from '../analyze/helpers.ts';
 import { encodeFrame } from '../../src/sv/index.ts';
 import type { SvAsdu } from '../../src/sv/index.ts';
 
 export interface Packet { tsNs: bigint; data: Uint8Array }
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32): the analysis tests' own. */
+export const rng = prng;
 
 interface StreamSpec { svId: string; appId: number; src: number; vlan: boolean; wrap: number; simulated?: boolean; asdus?: number[] }
 

@@ -27,6 +27,15 @@ export function runCli(args: string[], options: { input?: Uint8Array; timeoutMs?
 }
 
 /** True when `tool` is on PATH. */
+/** `svtrace ARGS` (from the sources) in a process group of its own, as a shell runs a foreground job. */
+export function spawnJob(args: string[]): { child: ChildProcess; out: Promise<CliResult> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let stdout = '', stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  return { child, out: new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))) };
+}
+
 export function haveTool(tool: string): boolean {
   return spawnSync('sh', ['-c', 'command -v "$1"', 'sh', tool]).status === 0;
 }

@@ -10,23 +10,14 @@
 // tolerance also carries the run's own noise: how far identical phases
 // (the two baselines, the two delayed ones) disagree.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { qemuUnavailable } from '../../src/lab/qemu.ts';
 import { runVmDemo } from '../../src/demo/vm.ts';
 import { readBackHop } from '../../src/demo/vm-readback.ts';
-import { leftovers, removeDir, skipReason, tempRunDir, uniquePrefix } from './helpers/lab-env.ts';
+import { leftovers, qemuSkipReason, removeDir, tempRunDir, uniquePrefix } from './helpers/lab-env.ts';
 
-const ROOT = join(import.meta.dirname, '../..');
 
-function why(): string | undefined {
-  const base = skipReason();
-  if (base) return base;
-  if (!existsSync(join(ROOT, 'dist', 'guest-agent.js'))) return 'dist/guest-agent.js is not built (npm run build)';
-  return qemuUnavailable();
-}
-const skip = why() ?? false;
+const skip = qemuSkipReason() ?? false;
 
 const ASDUS = 8;
 

@@ -15,9 +15,9 @@ import { test } from 'node:test';
 import { labDown, labStatus, labUp } from '../../src/lab/index.ts';
 import { hasCommand } from '../../src/lab/exec.ts';
 import { labExec } from '../../src/lab/lab-exec.ts';
-import { findGuestImage, qemuByCommandLine, qemuUnavailable } from '../../src/lab/qemu.ts';
+import { findGuestImage, qemuByCommandLine } from '../../src/lab/qemu.ts';
 import { vmPaths } from '../../src/lab/qemu-spec.ts';
-import { leftovers, removeDir, skipReason, tempRunDir, uniquePrefix } from './helpers/lab-env.ts';
+import { leftovers, qemuSkipReason, removeDir, tempRunDir, uniquePrefix } from './helpers/lab-env.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'bin', 'svtrace.js');
@@ -25,13 +25,7 @@ const RATE = 4000;
 /** Long enough for `svtrace trace` to load, learn the stream and attach beside it (seconds, under TCG on a loaded machine). */
 const PUBLISH_S = 14;
 
-function why(): string | undefined {
-  const base = skipReason();
-  if (base) return base;
-  if (!existsSync(join(ROOT, 'dist', 'guest-agent.js'))) return 'dist/guest-agent.js is not built (npm run build)';
-  return qemuUnavailable();
-}
-const skip = why() ?? false;
+const skip = qemuSkipReason() ?? false;
 
 interface Captured { out: string; err: string }
 

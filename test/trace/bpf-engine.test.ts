@@ -7,8 +7,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { probeCapabilities, type Capabilities } from '../../src/trace/capabilities.ts';
 import { layoutFromFrame, svIdTlv } from '../../src/trace/layout.ts';
@@ -19,9 +19,10 @@ import { labDown, labUp } from '../../src/lab/index.ts';
 import { runPublish } from '../../src/publish/run.ts';
 import { demoStreams } from '../../src/demo/run.ts';
 import { frameTemplate } from '../../src/publish/frames.ts';
-import { ROOT, haveTool, runCli } from '../helpers/cli.ts';
+import { haveTool, runCli, spawnJob } from '../helpers/cli.ts';
+import { bpfProgramsOf } from '../../src/trace/skips.ts';
 import { makeVethPair } from '../helpers/netns.ts';
-import { cannotTrace, createLab, fixture, patchSvId, readFrames, sleep, writePcap } from './lab.ts';
+import { cannotTrace, createLab, fixture, readFrames, sameSumFrames, sleep, writePcap } from './lab.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { resolveConfig } from '../../src/config/resolve.ts';
 import { validateTraceConfig } from '../../src/trace/config.ts';
@@ -102,13 +103,7 @@ test('fixture traffic through both engines at once: the same events (point, svID
   const [l0, l1] = lab.links;
   try {
     // three svIDs of one APPID and one byte sum, and one svID no layout names (unknown); and the untagged, long-form 50new.pcap
-    const base = (await readFrames('SV_Normal_Traffic.pcap')).slice(0, 1000);
-    const ids = ['4001', '4010', '1004'];
-    const frames: Uint8Array[] = [];
-    base.forEach((f, i) => {
-      for (const id of ids) frames.push(patchSvId(f, '4001', id));
-      if (i < 50) frames.push(patchSvId(f, '4001', '0104'));
-    });
+    const { ids, frames } = await sameSumFrames();
     const pcap = await writePcap(join(lab.tmp, 'same-sum.pcap'), frames, 60);
     const [other] = await readFrames('50new.pcap');
     const layouts = [...ids.map((id) => layoutFromFrame(frames[ids.indexOf(id)]!)), layoutFromFrame(other!)];
@@ -201,26 +196,6 @@ test('a ring buffer too small for a burst: every record it drops is counted per 
   }
 });
 
-/** `svtrace ARGS` in a process group of its own, as a shell runs a foreground job. */
-function spawnJob(args: string[]): { child: ChildProcess; out: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let stdout = '', stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  return { child, out: new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))) };
-}
-
-/** The ids of the BPF programs a process holds (its fdinfo). */
-function progIdsOf(pid: number): number[] {
-  const ids: number[] = [];
-  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
-    try {
-      const m = /^prog_id:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
-      if (m) ids.push(Number(m[1]));
-    } catch { /* closed meanwhile */ }
-  }
-  return ids;
-}
 
 const progExists = (id: number) => spawnSync('bpftool', ['prog', 'show', 'id', String(id)]).status === 0;
 
@@ -256,7 +231,7 @@ test('svtrace trace --engine bpf: Ctrl-C on the whole job reads the ring to its 
   killed.child.stderr!.on('data', (d: Buffer) => { stderr2 += d.toString(); });
   t.after(() => { try { process.kill(-killed.child.pid!, 'SIGKILL'); } catch { /* ended */ } });
   assert.ok(await until(() => /svtrace: tracing/.test(stderr2), 60_000), `tracing started: ${stderr2}`);
-  const ids = progIdsOf(killed.child.pid!);
+  const ids = bpfProgramsOf(killed.child.pid!).map((p) => p.id);
   assert.ok(ids.length >= 1 && ids.every(progExists), `svtrace holds its programs (${ids.join(', ')})`);
   killed.child.kill('SIGKILL');
   await killed.out;

@@ -111,6 +111,21 @@ export async function readFrames(name: string): Promise<Uint8Array[]> {
 }
 
 /** Replaces the bytes of `from` (first occurrence after the SV header) with `to`, same length. */
+/**
+ * 1000 frames of the public 4001 capture, each as three svIDs of one APPID and one byte sum (4001, 4010,
+ * 1004), and for the first 50 one more whose svID no layout names (0104): matching must compare octets.
+ */
+export async function sameSumFrames(): Promise<{ ids: string[]; frames: Uint8Array[] }> {
+  const base = (await readFrames('SV_Normal_Traffic.pcap')).slice(0, 1000);
+  const ids = ['4001', '4010', '1004'];
+  const frames: Uint8Array[] = [];
+  base.forEach((f, i) => {
+    for (const id of ids) frames.push(patchSvId(f, '4001', id));
+    if (i < 50) frames.push(patchSvId(f, '4001', '0104'));
+  });
+  return { ids, frames };
+}
+
 export function patchSvId(frame: Uint8Array, from: string, to: string): Uint8Array {
   if (from.length !== to.length) throw new Error('same length only');
   const f = Uint8Array.from(frame);

@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, runCli } from '../helpers/cli.ts';
+import { ROOT, runCli, spawnJob } from '../helpers/cli.ts';
 import { makeVethPair } from '../helpers/netns.ts';
 import { smallDisk } from '../helpers/tmpfs.ts';
 import { cannotTrace } from './lab.ts';
@@ -108,14 +108,6 @@ test('stopping in the middle of traffic drains bpftrace: every frame the kernel 
   assert.equal(s.lostLines, 0);
 });
 
-/** `svtrace ARGS` in a process group of its own, as a shell runs a foreground job. */
-function spawnJob(args: string[]): { child: ChildProcess; out: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let stdout = '', stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  return { child, out: new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr }))) };
-}
 
 /** bpftrace processes started by `pid`. */
 function bpftraceChildren(pid: number): number[] {

@@ -9,7 +9,7 @@ import { probeCapabilities, type Capabilities } from '../../src/trace/capabiliti
 import { layoutFromFrame } from '../../src/trace/layout.ts';
 import { resolveInterface } from '../../src/trace/interfaces.ts';
 import { startTrace, type PointEvent, type TraceWarning } from '../../src/trace/runner.ts';
-import { cannotTrace, createLab, fixture, patchSvId, readFrames, sleep, writePcap } from './lab.ts';
+import { cannotTrace, createLab, fixture, readFrames, sameSumFrames, sleep, writePcap } from './lab.ts';
 
 const SKIP = cannotTrace();
 const caps: Capabilities | null = SKIP ? null : await probeCapabilities();
@@ -58,13 +58,7 @@ test('streams with the same APPID and svIDs of the same byte sum ("4001", "4010"
   const lab = createLab('b');
   const [link] = lab.links;
   try {
-    const base = (await readFrames('SV_Normal_Traffic.pcap')).slice(0, 1000);
-    const ids = ['4001', '4010', '1004'];
-    const frames: Uint8Array[] = [];
-    base.forEach((f, i) => {
-      for (const id of ids) frames.push(patchSvId(f, '4001', id));
-      if (i < 50) frames.push(patchSvId(f, '4001', '0104'));
-    });
+    const { ids, frames } = await sameSumFrames();
     const pcap = await writePcap(join(lab.tmp, 'same-sum.pcap'), frames, 60);
     const layouts = ids.map((id) => layoutFromFrame(frames[ids.indexOf(id)]!));
     const c = collect();

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasCommand } from '../../../src/lab/exec.ts';
+import { qemuUnavailable } from '../../../src/lab/qemu.ts';
 
 export const FIXTURES = join(import.meta.dirname, '../../../../shared/fixtures');
 /** 802.1Q VID 1 priority 4, 4800 frames/s. */
@@ -35,6 +36,14 @@ export function skipReason(opts: { ovs?: boolean; traffic?: boolean } = {}): str
     if (!existsSync(TAGGED_PCAP) || !existsSync(UNTAGGED_PCAP)) return `fixtures missing in ${FIXTURES}`;
   }
   return undefined;
+}
+
+/** Why a QEMU lab test cannot run here (root, tools, the built guest agent, QEMU and the guest image), or undefined. */
+export function qemuSkipReason(): string | undefined {
+  const base = skipReason();
+  if (base) return base;
+  if (!existsSync(join(import.meta.dirname, '../../../dist/guest-agent.js'))) return 'dist/guest-agent.js is not built (npm run build)';
+  return qemuUnavailable();
 }
 
 /** A prefix no other test or user lab has: at most 11 characters. */
