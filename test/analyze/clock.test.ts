@@ -14,69 +14,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyzeRecords, parseClockOffset, type AnalysisResult, type AnalyzeOptions } from '../../src/analyze/index.ts';
 import { referenceTimeNs } from '../../src/analyze/clock.ts';
-import { openRecordWriter } from '../../src/record/index.ts';
-import { guestOfLab } from '../../src/lab/guest-env.ts';
-import { brute, prng, tAt } from './helpers.ts';
+import { brute } from './helpers.ts';
+import { GUEST, HOST, OFFSET_NS, START_NS, UNC_NS, guestExtra, shifted, truth, writeClockWorld, type Truth } from './clock-world.ts';
 
 const dir = mkdtempSync(join(tmpdir(), `svtrace-clock-${process.pid}-`));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-const SECONDS = 2, RATE = 4000;
-const HOST = 'lab-host', GUEST = '(none)';
-const OFFSET_NS = -605_123_457n, UNC_NS = 1_187_000n;
-const START_NS = tAt(0, 0, RATE, 0);
-
-interface Truth { t: bigint[][]; seg: Record<string, number[]> }
-
-/** The true times of T0..T4 of every sample (ns, host clock): a few tens of µs per hop. */
-function truth(seed: number): Truth {
-  const r = prng(seed);
-  const t: bigint[][] = [];
-  for (let sec = 0; sec < SECONDS; sec++) {
-    for (let smp = 0; smp < RATE; smp++) {
-      const t0 = tAt(sec, smp, RATE, 12_000);
-      const t1 = t0 + BigInt(Math.round(500 + r() * 500));
-      const t2 = t1 + BigInt(Math.round(8_000 + r() * 30_000));
-      const t3 = t2 + BigInt(Math.round(20_000 + r() * 60_000));
-      const t4 = t3 + BigInt(Math.round(15_000 + r() * 40_000));
-      t.push([t0, t1, t2, t3, t4]);
-    }
-  }
-  const d = (a: number, b: number) => t.map((x) => Number(x[b]! - x[a]!));
-  return { t, seg: { Tnet: d(0, 1), Thyp: d(1, 2), Ttrans: d(2, 3), Tsub: d(3, 4), Tseapath: d(1, 4), Ttot: d(0, 4) } };
-}
-
-async function write(rec: string, host: string, role: string, points: string[], tr: Truth, guestNs: (t: bigint) => bigint, extra: unknown = {}): Promise<void> {
-  const w = await openRecordWriter(join(dir, rec), { host, role, points, clock: { name: 'realtime' }, startedNs: START_NS, runId: 'clock', extra });
-  tr.t.forEach((x, i) => {
-    for (const p of points) w.append(p, 'MU01', 0x4000, i % RATE, Math.floor(i / RATE), guestNs(x[Number(p.slice(1))]!), 'kernel');
-  });
-  await w.close();
-}
-
-/** The extra a guest subscriber writes under `lab exec` with the measured offset in its environment (or none). */
-function guestExtra(offset?: { offsetNs: bigint; uncertaintyNs: bigint; measuredAtNs: bigint }): unknown {
-  const vars: Record<string, string> = {
-    SVTRACE_VM_ACCEL: 'tcg',
-    ...(offset ? { SVTRACE_CLOCK_OFFSET_NS: String(offset.offsetNs), SVTRACE_CLOCK_UNCERTAINTY_NS: String(offset.uncertaintyNs), SVTRACE_CLOCK_MEASURED_AT_NS: String(offset.measuredAtNs) } : {}),
-  };
-  const saved = Object.fromEntries(Object.keys({ ...vars, SVTRACE_CLOCK_OFFSET_NS: '', SVTRACE_CLOCK_UNCERTAINTY_NS: '', SVTRACE_CLOCK_MEASURED_AT_NS: '' }).map((k) => [k, process.env[k]]));
-  try {
-    for (const k of Object.keys(saved)) delete process.env[k];
-    Object.assign(process.env, vars);
-    return guestOfLab();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
-  }
-}
-
-/** A run: host records plus a guest record whose clock is `guestNs` of the host's. */
-async function world(name: string, tr: Truth, guestNs: (t: bigint) => bigint, extra: unknown, guestRecords: [string, string[]][] = [['subscribe', ['T3', 'T4']]]): Promise<string> {
-  await write(join(name, 'pub'), HOST, 'publish', ['T0'], tr, (t) => t);
-  await write(join(name, 'hv'), HOST, 'trace', ['T1', 'T2'], tr, (t) => t);
-  for (const [role, points] of guestRecords) await write(join(name, `vm-${role}`), GUEST, role, points, tr, guestNs, Array.isArray(extra) ? extra.shift() : extra);
-  return join(dir, name);
-}
+const world = (name: string, tr: Truth, guestNs: (t: bigint) => bigint, extra: unknown, guestRecords?: [string, string[]][]) =>
+  writeClockWorld(join(dir, name), tr, { guestNs, extra, ...(guestRecords ? { guestRecords } : {}) });
 
 const seg = (r: AnalysisResult, name: string) => r.segments.find((s) => s.segment === name)!;
 
@@ -101,7 +46,6 @@ async function both(paths: string[], options: AnalyzeOptions = {}): Promise<Anal
 }
 
 const tr = truth(7);
-const shifted = (t: bigint) => t + OFFSET_NS;
 
 test('the guest\'s offset from its record: every segment equals the truth exactly in both engines, cross-machine ones carry ± the offset\'s uncertainty', async () => {
   const run = await world('measured', tr, shifted, guestExtra({ offsetNs: OFFSET_NS, uncertaintyNs: UNC_NS, measuredAtNs: START_NS }));
