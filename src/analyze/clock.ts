@@ -12,7 +12,8 @@
  * machine is unchanged to the nanosecond. With several measurements of one
  * machine at different times (each `lab exec` measures anew), the offset is
  * interpolated linearly between the earliest and the latest (drift), and held
- * constant outside them.
+ * constant outside them, when they differ by more than their uncertainties
+ * together; otherwise the one with the smallest uncertainty holds throughout.
  */
 import { SvtraceError } from '../errors.ts';
 import { recordSql, type RecordManifest } from '../record/index.ts';
@@ -118,11 +119,17 @@ export function machineClocks(records: readonly { dir: string; manifest: RecordM
   return { clocks, warnings };
 }
 
-/** The two measurements the mapping interpolates between, or one for a constant offset. */
+/**
+ * The two measurements the mapping interpolates between, or one for a constant offset: the earliest and the
+ * latest when they differ by more than their uncertainties together (a drift measured, not noise).
+ */
 function anchors(c: MachineClock): [ClockMeasurement] | [ClockMeasurement, ClockMeasurement] {
   const timed = c.measurements.filter((x) => x.measuredAtNs !== null);
   const first = timed[0], last = timed.at(-1);
-  if (first && last && last.measuredAtNs! > first.measuredAtNs!) return [first, last];
+  if (first && last && last.measuredAtNs! > first.measuredAtNs!) {
+    const apart = last.offsetNs > first.offsetNs ? last.offsetNs - first.offsetNs : first.offsetNs - last.offsetNs;
+    if (first.uncertaintyNs === null || last.uncertaintyNs === null || apart > first.uncertaintyNs + last.uncertaintyNs) return [first, last];
+  }
   // one measurement, or none timed: the one with the smallest uncertainty
   return [[...c.measurements].sort((a, b) => (a.uncertaintyNs ?? MAX_OFFSET_NS) < (b.uncertaintyNs ?? MAX_OFFSET_NS) ? -1 : 1)[0]!];
 }
