@@ -34,9 +34,10 @@ export function clockWarnings(name: string, def: SegmentDef, all: Moments | unde
       const applied = clocks.filter((c) => c.status === 'corrected' && [...clock.fromMachines, ...clock.toMachines].includes(c.machine))
         .map((c) => `"${printable(c.machine)}" by ${ms(-(c.offsetNs ?? 0))}${c.uncertaintyNs === null ? '' : ` ±${ms(c.uncertaintyNs)}`}`).join(', ');
       const unc = clock.uncertaintyNs === null ? 'unknown' : `±${ms(clock.uncertaintyNs)}`;
+      const within = clock.uncertaintyNs !== null && all.minNs !== null && -all.minNs <= clock.uncertaintyNs ? ': all within that uncertainty, the offset\'s own error' : '';
       out.push({
         code: 'ANALYZE_NEGATIVE_LATENCY',
-        message: `${head}, after correcting the clock of ${applied} (segment uncertainty ${unc})`,
+        message: `${head}, after correcting the clock of ${applied} (segment uncertainty ${unc})${within}`,
         hint: 'Within the uncertainty this is the offset\'s own error; beyond it the clocks drifted since the offset was measured, or the offset belongs to another run: measure it again (svtrace lab clock), or synchronise the clocks with PTP (ptp4l + phc2sys).',
       });
     } else {

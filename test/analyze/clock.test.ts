@@ -97,6 +97,16 @@ test('the same run without the offset: negative latencies, and the warning names
     assert.equal(g.clocks.find((c) => c.machine === GUEST)?.source, 'option');
     assert.equal(seg(g, 'Ttot').clock.uncertaintyNs, Number(UNC_NS));
   }
+  // an offset wrong by 60 µs (within its ±1.187 ms) makes some Ttrans negative: the warning says it is the offset's own error;
+  // wrong by 5 ms, beyond it, the warning says to measure again
+  for (const [errNs, within] of [[60_000n, true], [5_000_000n, false]] as const) {
+    const w = await analyzeRecords([far], { clockOffsets: [{ ...given, offsetNs: String(OFFSET_NS + errNs) }] });
+    const neg = w.warnings.find((x) => x.code === 'ANALYZE_NEGATIVE_LATENCY' && x.message.startsWith('Ttrans'));
+    assert.ok(neg, `an offset ${errNs} ns off`);
+    assert.match(neg.message, /after correcting the clock of "\(none\)" by 60\d\.\d{3} ms ±1\.187 ms \(segment uncertainty ±1\.187 ms\)/);
+    assert.equal(/all within that uncertainty, the offset's own error/.test(neg.message), within, neg.message);
+    assert.match(neg.hint, /measure it again \(svtrace lab clock\)/);
+  }
 });
 
 test('a drifting guest clock measured at the start and at the end: interpolated linearly, within 1 ns of the truth', async () => {
