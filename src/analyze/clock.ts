@@ -55,11 +55,11 @@ function durationNs(value: string, unit: string | undefined): bigint | null {
 
 /**
  * `MACHINE=OFFSET[±UNC]` (also `+-` for ±), OFFSET and UNC integers or
- * decimals with a unit ns (default), us, ms or s: `(none)=-605ms±1.2ms`.
+ * decimals with a unit ns (default), us, ms or s: `svt-vm=-605ms±1.2ms`.
  */
 export function parseClockOffset(spec: string): ClockOffsetOption {
   const bad = (why: string) => new SvtraceError('ANALYZE_BAD_CLOCK_OFFSET', `clock offset ${printable(spec)}: ${why}`, {
-    hint: 'Write MACHINE=OFFSET[±UNCERTAINTY], the machine as its records name it (report shows "on HOST"), the offset machine − reference, e.g. --clock-offset "(none)=-605ms±1.2ms" (units ns, us, ms, s; +- for ±).',
+    hint: 'Write MACHINE=OFFSET[±UNCERTAINTY], the machine as its records name it (report shows "on HOST"), the offset machine − reference, e.g. --clock-offset "svt-vm=-605ms±1.2ms" (units ns, us, ms, s; +- for ±).',
   });
   const eq = spec.lastIndexOf('=');
   if (eq <= 0) throw bad('not MACHINE=OFFSET');
@@ -110,7 +110,7 @@ export function machineClocks(records: readonly { dir: string; manifest: RecordM
   for (const g of given) {
     if (!hosts.has(g.machine)) {
       throw new SvtraceError('ANALYZE_BAD_CLOCK_OFFSET', `clock offset for machine ${printable(g.machine)}, but no record was written on it (machines: ${[...hosts].map(printable).join(', ')})`, {
-        hint: 'Name the machine as its records do (the report\'s "record … on HOST" lines; the lab\'s guest is "(none)").',
+        hint: 'Name the machine as its records do (the report\'s "record … on HOST" lines; the lab\'s guest is "svt-vm" by default).',
       });
     }
     clocks.set(g.machine, { machine: g.machine, source: 'option', measurements: [{ offsetNs: BigInt(g.offsetNs), uncertaintyNs: BigInt(g.uncertaintyNs), measuredAtNs: null }] });

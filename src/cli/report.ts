@@ -102,7 +102,7 @@ export function addAnalysisOptions(cmd: Command): Command {
     .addOption(new Option('--join <mode>', 'match points by sample time (any records, synchronised clocks) or by the recorder\'s iter (one record)').choices(['time', 'iter']).default('time'))
     .option('--segment <NAME=FROM:TO>', 'measure a custom segment too (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
     .option('--verdict-at <stat>', 'what a plain limit applies to: max (default) or a percentile such as p99.99')
-    .option('--clock-offset <MACHINE=OFFSET[±UNC]>', 'a machine\'s clock offset (machine − reference, e.g. "(none)=-605ms±1ms"), corrected before the join; replaces what its records carry (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
+    .option('--clock-offset <MACHINE=OFFSET[±UNC]>', 'a machine\'s clock offset (machine − reference, e.g. "svt-vm=-605ms±1ms"), corrected before the join; replaces what its records carry (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
     .option('--tmp-dir <dir>', 'scratch directory for the joined samples (default: the OS temp dir)')
     .option('--threads <n>', 'DuckDB threads (default 2)')
     .option('--memory <limit>', 'DuckDB memory limit (default 512MB)')

@@ -151,7 +151,7 @@ export const reportSchema = z.object({
   ).default({}),
   /**
    * Clock offsets per machine (as its records name it): MACHINE = "OFFSET[±UNCERTAINTY]", machine − reference,
-   * e.g. "(none)" = "-605ms±1.2ms"; they replace the offsets the records carry (checked by the analysis' parser).
+   * e.g. "svt-vm" = "-605ms±1.2ms"; they replace the offsets the records carry (checked by the analysis' parser).
    */
   clock_offsets: z.record(z.string().min(1).max(255), z.string().max(64)).default({}),
 }).strict();
