@@ -10,6 +10,8 @@ import { lastPoint } from '../path/index.ts';
 import { SvtraceError } from '../errors.ts';
 import { POINT_NAME_RE } from '../record/schema.ts';
 import { isoNs, printable } from '../util/text.ts';
+import { clockResults, segmentClock } from './clock.ts';
+import { clockWarnings } from './clock-warnings.ts';
 import { openWorkDb } from './db.ts';
 import { discover, resolveRecordDirs, type Discovery } from './discover.ts';
 import { displayHistogram, exceedance } from './histogram.ts';
@@ -79,7 +81,7 @@ export async function analyzeRecords(paths: readonly string[], options: AnalyzeO
   try {
     const c = db.connection;
     progress({ phase: 'discover', done: 0, total: 1 });
-    const disc = await discover(c, dirs, mode);
+    const disc = await discover(c, dirs, mode, options.clockOffsets);
     const points = disc.points;
     const segs: (SegmentColumns & { def: SegmentDef })[] = defs
       .filter((d) => points.includes(d.from) && points.includes(d.to))
@@ -159,6 +161,7 @@ function assemble(x: Parts): AnalysisResult {
   const absSecond = (sec: number) => Number(plan.baseSecond) + sec;
   const svIdOf = (stream: number) => disc.streams[stream]?.svId ?? '';
   const warnings: AnalysisWarning[] = [...disc.warnings];
+  const clocks = clockResults(disc.records.filter((r) => r.rows > 0), disc.clocks);
 
   const streams: StreamResult[] = disc.streams.map((s) => {
     const pts = points.map((point, i) => {
@@ -196,13 +199,8 @@ function assemble(x: Parts): AnalysisResult {
       if (r && worstRun && r.length > worstRun.length) worstRun = r;
     }
     const all = x.fine.get(`${s.index}:-1`)?.moments;
-    if (all && all.negative > 0) {
-      warnings.push({
-        code: 'ANALYZE_NEGATIVE_LATENCY',
-        message: `${s.name}: ${all.negative} of ${all.count} samples reached ${s.def.to} before ${s.def.from} (negative latency, min ${all.minNs} ns)`,
-        hint: 'The timestamps disagree: synchronise the machines\' clocks with PTP (ptp4l + phc2sys) and record every point with the same clock; on one host, check that hardware and kernel timestamps share a clock.',
-      });
-    }
+    const clock = segmentClock(s.def.from, s.def.to, clocks);
+    warnings.push(...clockWarnings(s.name, s.def, all, x.pct.get(`${s.index}:-1:50`) ?? null, clock, clocks));
     const allHist = x.fine.get(`${s.index}:-1`)?.hist ?? [];
     return {
       segment: s.name, from: s.def.from, to: s.def.to, limitUs,
@@ -219,6 +217,7 @@ function assemble(x: Parts): AnalysisResult {
       histogram: displayHistogram(allHist, all?.minNs ?? null, all?.maxNs ?? null),
       exceedance: exceedance(allHist, all?.count ?? 0),
       perSecondMax: (x.seconds.get(s.index) ?? []).map((p) => ({ second: absSecond(p.sec), maxNs: p.maxNs, count: p.count })),
+      clock,
       worst: (x.worst.get(s.index) ?? []).map((w) => {
         const present = w.t.filter((t): t is bigint => t !== null);
         const first = present.length ? present.reduce((a, b) => (b < a ? b : a)) : null;
@@ -254,6 +253,7 @@ function assemble(x: Parts): AnalysisResult {
     join: x.mode,
     clock: disc.clock,
     records: disc.records,
+    clocks,
     points,
     firstSecond: Number.isFinite(firstSecond) ? firstSecond : null,
     lastSecond: Number.isFinite(lastSecond) ? lastSecond : null,

@@ -10,10 +10,11 @@ import { join, resolve } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { SvtraceError } from '../errors.ts';
 import { listSegments, readManifest, recordSql, type RecordManifest } from '../record/index.ts';
+import { machineClocks, pointRowsSql, type MachineClock } from './clock.ts';
 import { printable } from '../util/text.ts';
 import { int, num, rows, sqlString } from './db.ts';
 import { STREAM_ENUM } from './join.ts';
-import type { AnalysisWarning, JoinMode, RecordSummary } from './types.ts';
+import type { AnalysisWarning, ClockOffsetOption, JoinMode, RecordSummary } from './types.ts';
 
 /** Usual smpCnt wrap values: 50/60 Hz × 80 samples per cycle, 50/60 Hz × 256. */
 export const USUAL_RATES: readonly number[] = [4000, 4800, 12800, 15360];
@@ -37,6 +38,10 @@ export interface DiscoveredStream {
 export interface Discovery {
   records: RecordSummary[];
   manifests: RecordManifest[];
+  /** The clock of each machine (manifest host) that is not the reference: its rows are read mapped onto the reference clock. */
+  clocks: Map<string, MachineClock>;
+  /** The point rows of these records (recordSql's columns), t_ns on the reference clock: what both engines read. */
+  rowsSql: (dirs: readonly string[]) => Promise<string>;
   clock: string;
   /** In path order (src/path). */
   points: string[];
@@ -91,23 +96,28 @@ function manifestRate(m: RecordManifest, svId: string): number | undefined {
 }
 
 /** Creates `pts` and `streams` in the work DB and returns what was found. */
-export async function discover(c: DuckDBConnection, dirs: readonly string[], mode: JoinMode): Promise<Discovery> {
+export async function discover(c: DuckDBConnection, dirs: readonly string[], mode: JoinMode, clockOffsets: readonly ClockOffsetOption[] = []): Promise<Discovery> {
   const warnings: AnalysisWarning[] = [];
   const manifests = await Promise.all(dirs.map((d) => readManifest(d)));
+  // Each machine's clock offset, applied as the rows are read: the join pairs samples on the reference clock.
+  const { clocks, warnings: clockWarnings } = machineClocks(dirs.map((dir, i) => ({ dir, manifest: manifests[i]! })), clockOffsets);
+  warnings.push(...clockWarnings);
+  const hostOf = new Map(dirs.map((d, i) => [d, manifests[i]!.host]));
+  const rowsSql = (ds: readonly string[]) => pointRowsSql(ds, (d) => clocks.get(hostOf.get(d) ?? ''));
   if (mode === 'iter' && dirs.length > 1) {
     throw new SvtraceError('ANALYZE_ITER_ACROSS_RECORDS', `join by iter needs exactly one record, got ${dirs.length}`, {
       hint: 'Each recorder counts iter from its own first sample, so iter only matches within one record; use --join time (needs synchronised clocks) for several records.',
     });
   }
-  const clocks = [...new Set(manifests.map((m) => m.clock.name))];
-  if (mode === 'time' && clocks.length > 1) {
-    throw new SvtraceError('ANALYZE_CLOCK_MISMATCH', `the records use different clocks (${clocks.join(', ')}): their times cannot be compared`, {
+  const clockNames = [...new Set(manifests.map((m) => m.clock.name))];
+  if (mode === 'time' && clockNames.length > 1) {
+    throw new SvtraceError('ANALYZE_CLOCK_MISMATCH', `the records use different clocks (${clockNames.join(', ')}): their times cannot be compared`, {
       hint: 'TAI and realtime differ by the leap seconds (37 s): record every point with the same clock, or analyze the records separately.',
     });
   }
   const segments = (await Promise.all(dirs.map((d) => listSegments(d)))).flat();
   const hasCsv = segments.some((s) => s.kind === 'csv');
-  const sql = await recordSql(dirs);
+  const sql = await rowsSql(dirs);
   if (hasCsv) {
     // CSV has no row-group statistics: read it once into the work DB so that windows prune by zone maps.
     await c.run(`CREATE TABLE pts AS SELECT point, sv_id, app_id, smp_cnt, iter, t_ns, run, record FROM (${sql})`);
@@ -184,7 +194,8 @@ export async function discover(c: DuckDBConnection, dirs: readonly string[], mod
 
   if (mode === 'time' && found.length > 0) {
     const parquet = segments.filter((s) => s.kind === 'parquet').map((s) => resolve(s.path));
-    let metaOk = !hasCsv && parquet.length > 0;
+    // Footers hold the machines' own times: with a clock corrected, read the corrected range instead.
+    let metaOk = !hasCsv && parquet.length > 0 && clocks.size === 0;
     if (metaOk) {
       const [m] = await rows(c, `SELECT min(stats_min_value::BIGINT) AS lo, max(stats_max_value::BIGINT) AS hi, count(*) FILTER (stats_min_value IS NULL OR stats_max_value IS NULL) AS unknown
         FROM parquet_metadata([${parquet.map(sqlString).join(', ')}]) WHERE path_in_schema = 't_ns'`);
@@ -203,7 +214,9 @@ export async function discover(c: DuckDBConnection, dirs: readonly string[], mod
   return {
     records,
     manifests,
-    clock: clocks.join(','),
+    clocks,
+    rowsSql,
+    clock: clockNames.join(','),
     // along the path (src/path), never by the alphabet; custom points by their declared place
     points: orderPoints([...points].sort(), pointsAfter),
     pointsAfter,

@@ -17,7 +17,6 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isErrorCode, SvtraceError } from '../errors.ts';
-import { recordSql } from '../record/index.ts';
 import { rank } from '../util/percentile.ts';
 import { sqlString } from './db.ts';
 import { percentileTargets, type FigureRequest, type Figures, type LateRuns } from './figures.ts';
@@ -150,7 +149,7 @@ export async function nativeFigures(c: DuckDBConnection, req: FigureRequest, scr
   const querySql: string[] = [];
   for (const m of disc.records) {
     querySql.push(`SELECT hash(sv_id, point) AS key, smp_cnt::INTEGER AS smp, t_ns::BIGINT AS t${req.mode === 'iter' ? ', iter::BIGINT AS iter' : ''}
-      FROM (${await recordSql([m.dir])})`);
+      FROM (${await disc.rowsSql([m.dir])})`);
   }
   req.progress({ phase: 'join', done: 0, total: 1 });
   const handle = await lib.addon.ajRun({

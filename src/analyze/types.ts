@@ -68,7 +68,46 @@ export interface AnalyzeOptions {
   engine?: 'auto' | 'native' | 'duckdb';
   /** How many worst samples to keep per segment (default 20). */
   worstCount?: number;
+  /** Clock offsets given for machines (they replace what the machines' records carry); see clock.ts. */
+  clockOffsets?: readonly ClockOffsetOption[];
   onProgress?: (p: AnalyzeProgress) => void;
+}
+
+/** A machine's clock offset given by the user: machine − reference, decimal ns (`parseClockOffset` reads the flag's form). */
+export interface ClockOffsetOption {
+  /** As the records name it (manifest `host`). */
+  machine: string;
+  offsetNs: string;
+  uncertaintyNs: string;
+}
+
+/** A machine's clock: the reference (no offset) or corrected onto it, before the join. */
+export interface MachineClockResult {
+  /** The manifests' `host`. */
+  machine: string;
+  /** The points its records hold. */
+  points: string[];
+  status: 'reference' | 'corrected';
+  /** Where the offset came from: the records (measured in the lab) or the option/config; null for the reference. */
+  source: 'record' | 'option' | null;
+  /** machine − reference, ns (at the first measurement when it drifts); subtracted from the machine's times. */
+  offsetNs: number | null;
+  /** ± ns of the offset (the largest of the measurements used); null when unknown. */
+  uncertaintyNs: number | null;
+  /** Drift (ns of offset per s) when two measurements at different times were interpolated, else null. */
+  driftNsPerS: number | null;
+  measurements: number;
+}
+
+/** Whether a segment's points are on different machines, and how sure its figures are of the clocks. */
+export interface SegmentClock {
+  fromMachines: string[];
+  toMachines: string[];
+  crossMachine: boolean;
+  /** A clock offset was applied to one of its ends (a cross-machine segment only). */
+  corrected: boolean;
+  /** ± ns every figure of the segment may be off by: the sum of its two ends' offset uncertainties; null when not corrected or unknown. */
+  uncertaintyNs: number | null;
 }
 
 export interface AnalysisWarning {
@@ -169,6 +208,8 @@ export interface SegmentResult {
   exceedance: ExceedancePoint[];
   perSecondMax: SecondMax[];
   worst: WorstSample[];
+  /** The machines of its two points and the clock correction's uncertainty. */
+  clock: SegmentClock;
 }
 
 export interface PacingStats {
@@ -231,6 +272,8 @@ export interface AnalysisResult {
   join: JoinMode;
   clock: string;
   records: RecordSummary[];
+  /** Each machine's clock (the reference, or corrected onto it). */
+  clocks: MachineClockResult[];
   points: string[];
   /** The first and last sample second covered (seconds since the epoch, or iter). */
   firstSecond: number | null;

@@ -8,7 +8,7 @@ import { analysisJson } from '../report/explain.ts';
 import { Option, type Command } from 'commander';
 import { SvtraceError } from '../errors.ts';
 import { loadConfig } from '../config/load.ts';
-import { analyzeRecords, parsePercentile, type AnalysisResult, type AnalyzeOptions, type AnalyzeProgress, type PercentileKey, type SegmentDef } from '../analyze/index.ts';
+import { analyzeRecords, parseClockOffset, parsePercentile, type AnalysisResult, type AnalyzeOptions, type AnalyzeProgress, type PercentileKey, type SegmentDef } from '../analyze/index.ts';
 import { renderSummaryText, writeReport } from '../report/index.ts';
 import { printable } from '../util/text.ts';
 import { action, EXIT_OK, EXIT_VERDICT_FAILED } from './run.ts';
@@ -35,6 +35,7 @@ export interface AnalysisFlags {
   threads?: string;
   memory?: string;
   engine?: 'auto' | 'native' | 'duckdb';
+  clockOffset?: string[];
 }
 
 function parseSegment(spec: string): SegmentDef {
@@ -45,9 +46,10 @@ function parseSegment(spec: string): SegmentDef {
 
 /**
  * Flags + config → analysis options. Config: verdicts.limits_us,
- * verdicts.max_missing, verdicts.at and report.segments; --verdict-at
- * overrides verdicts.at, --segment adds to (or redefines by name) the
- * config's segments.
+ * verdicts.max_missing, verdicts.at, report.segments and
+ * report.clock_offsets; --verdict-at overrides verdicts.at, --segment adds to
+ * (or redefines by name) the config's segments, --clock-offset to (or
+ * replaces by machine) the config's offsets.
  */
 export function analysisOptions(flags: AnalysisFlags, io: CliIo, label = ''): AnalyzeOptions {
   const cfg = loadConfig(flags.config, {});
@@ -68,8 +70,14 @@ export function analysisOptions(flags: AnalysisFlags, io: CliIo, label = ''): An
     threads = Number(flags.threads);
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new SvtraceError('USAGE', `--threads ${printable(flags.threads)} is not a thread count`, { hint: 'give a whole number, e.g. --threads 2' });
   }
+  const offsets = new Map(Object.entries(cfg.report.clock_offsets).map(([machine, spec]) => [machine, parseClockOffset(`${machine}=${spec}`)]));
+  for (const spec of flags.clockOffset ?? []) {
+    const o = parseClockOffset(spec);
+    offsets.set(o.machine, o);
+  }
   return {
     join: flags.join,
+    clockOffsets: [...offsets.values()],
     segments: [...fromConfig.filter((s) => !flagNames.has(s.name)), ...fromFlags],
     verdicts: { limitsUs: cfg.verdicts.limits_us, maxMissing: cfg.verdicts.max_missing, at },
     tmpDir: flags.tmpDir,
@@ -90,10 +98,11 @@ function progressLine(io: CliIo, label: string): (p: AnalyzeProgress) => void {
 
 export function addAnalysisOptions(cmd: Command): Command {
   return cmd
-    .option('--config <file>', 'config file (TOML): [verdicts] limits_us, max_missing, at; [report] segments')
+    .option('--config <file>', 'config file (TOML): [verdicts] limits_us, max_missing, at; [report] segments, clock_offsets')
     .addOption(new Option('--join <mode>', 'match points by sample time (any records, synchronised clocks) or by the recorder\'s iter (one record)').choices(['time', 'iter']).default('time'))
     .option('--segment <NAME=FROM:TO>', 'measure a custom segment too (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
     .option('--verdict-at <stat>', 'what a plain limit applies to: max (default) or a percentile such as p99.99')
+    .option('--clock-offset <MACHINE=OFFSET[±UNC]>', 'a machine\'s clock offset (machine − reference, e.g. "svt-vm=-605ms±1ms"), corrected before the join; replaces what its records carry (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
     .option('--tmp-dir <dir>', 'scratch directory for the joined samples (default: the OS temp dir)')
     .option('--threads <n>', 'DuckDB threads (default 2)')
     .option('--memory <limit>', 'DuckDB memory limit (default 512MB)')

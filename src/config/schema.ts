@@ -149,6 +149,11 @@ export const reportSchema = z.object({
     z.string().regex(/^[A-Za-z0-9_]{1,32}$/, 'a segment name is letters, digits and _'),
     z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,31}:[A-Za-z][A-Za-z0-9_.-]{0,31}$/, 'write "FROM:TO" with two point names, e.g. "T1:T2"'),
   ).default({}),
+  /**
+   * Clock offsets per machine (as its records name it): MACHINE = "OFFSET[±UNCERTAINTY]", machine − reference,
+   * e.g. "svt-vm" = "-605ms±1.2ms"; they replace the offsets the records carry (checked by the analysis' parser).
+   */
+  clock_offsets: z.record(z.string().min(1).max(255), z.string().max(64)).default({}),
 }).strict();
 
 export const configSchema = z.object({

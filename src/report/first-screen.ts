@@ -26,6 +26,8 @@ const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#b279a2', '#72b7b2', '#eeca3b
 const e = escapeHtml;
 const fig = (ns: number | null) => `${us(ns)} µs`;
 const attrNs = (ns: number | null) => (ns === null ? '' : String(ns));
+/** A corrected cross-machine segment's clock uncertainty, as its label shows it. */
+const clockText = (s: PathSegment) => (s.clockCorrected ? `clock ±${s.clockUncertaintyNs === null ? '?' : fig(s.clockUncertaintyNs)}` : '');
 
 function text(x: number, y: number, s: string, attrs = ''): string {
   return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${FONT} ${attrs}>${e(s)}</text>`;
@@ -63,14 +65,15 @@ export function pathSvg(v: PathView, idPrefix: string): string {
       + text(cx, midY + 17, `p50 ${fig(h.p50Ns)}`, 'class="fig" data-fig="p50" font-size="11" text-anchor="middle" fill="#222"')
       + text(cx, midY + 31, `p99 ${fig(h.p99Ns)}`, 'class="fig" data-fig="p99" font-size="11" text-anchor="middle" fill="#222"')
       + text(cx, midY + 45, `max ${fig(h.maxNs)}`, `class="fig" data-fig="max" font-size="11" text-anchor="middle" fill="${color}"`)
+      + (h.clockCorrected ? text(cx, midY + 59, clockText(h), `class="fig" data-fig="clock" data-clock-ns="${attrNs(h.clockUncertaintyNs)}" font-size="11" text-anchor="middle" fill="#555"`) : '')
       + '</g>');
   });
-  const spanY = midY + 70;
+  const spanY = midY + (v.hops.some((h) => h?.clockCorrected) ? 80 : 70);
   v.spans.forEach((s, k) => {
     const a = v.points.indexOf(s.from), b = v.points.indexOf(s.to);
     if (a < 0 || b < 0) return;
     const y = spanY + k * 28, xa = x(a) + BOX_W / 2, xb = x(b) + BOX_W / 2, color = VERDICT_COLORS[s.verdict];
-    const label = `${s.segment} (${s.from}→${s.to}): p50 ${fig(s.p50Ns)} · p99 ${fig(s.p99Ns)} · max ${fig(s.maxNs)}`;
+    const label = `${s.segment} (${s.from}→${s.to}): p50 ${fig(s.p50Ns)} · p99 ${fig(s.p99Ns)} · max ${fig(s.maxNs)}${s.clockCorrected ? ` · ${clockText(s)}` : ''}`;
     const half = label.length * 3.3;
     const cx = Math.min(Math.max((xa + xb) / 2, M + half), W - M - half);
     parts.push(`<g class="span" data-segment="${e(s.segment)}" data-verdict="${s.verdict}" data-p50-ns="${attrNs(s.p50Ns)}" data-p99-ns="${attrNs(s.p99Ns)}" data-max-ns="${attrNs(s.maxNs)}">`

@@ -21,6 +21,10 @@ export interface PathSegment {
   limitUs: number | null;
   /** fail when a verdict on this segment failed, pass when all its verdicts passed, none without one. */
   verdict: HopVerdict;
+  /** ± ns of a segment between machines whose clock offset was corrected (the offsets' uncertainties); null otherwise. */
+  clockUncertaintyNs: number | null;
+  /** Between machines and corrected with a clock offset. */
+  clockCorrected: boolean;
 }
 
 export interface PathView {
@@ -59,6 +63,8 @@ function pathSegment(r: AnalysisResult, s: SegmentResult): PathSegment {
     segment: s.segment, from: s.from, to: s.to, count: s.all.count,
     p50Ns: p.p50, p99Ns: p.p99, p9999Ns: p['p99.99'], maxNs: s.all.maxNs,
     limitUs: s.limitUs, verdict: verdictOf(r, s.segment),
+    // older summary.json files have no clock
+    clockUncertaintyNs: s.clock?.uncertaintyNs ?? null, clockCorrected: s.clock?.corrected ?? false,
   };
 }
 

@@ -12,7 +12,7 @@ import { exceedanceSpec, histogramSpec, perSecondSpec, renderSvg, svgToPng } fro
 import { escapeHtml } from './escape.ts';
 import { htmlTable, inlineSvg, renderPage } from './html.ts';
 import { count, percent, us, utcSecond } from './format.ts';
-import { renderSummaryMarkdown, segmentTable, streamTable, verdictTable, type Table } from './summary.ts';
+import { clockLines, renderSummaryMarkdown, segmentTable, streamTable, verdictTable, type Table } from './summary.ts';
 import { firstScreenHtml } from './first-screen.ts';
 import { pathView } from './path-view.ts';
 import { analysisJson, explainSectionHtml } from './explain.ts';
@@ -108,6 +108,7 @@ export function renderReportHtml(r: AnalysisResult, svgs: Map<string, string>): 
       `${count(r.samples)} samples, ${r.streams.length} stream(s), points ${r.points.join(' ')}, join by ${r.join}, clock ${r.clock}`,
       ...(r.firstSecond !== null && r.lastSecond !== null && r.join === 'time' ? [`${utcSecond(r.firstSecond)} .. ${utcSecond(r.lastSecond)}`] : []),
       ...r.records.map((x) => `record ${printable(x.dir)}: ${printable(x.role)} on ${printable(x.host)}, run ${printable(x.runId)}, ${count(x.rows)} rows`),
+      ...clockLines(r, printable),
     ],
     warnings: r.warnings,
     sections: [

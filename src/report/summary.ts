@@ -4,7 +4,7 @@
  * the escaper of the target format; nothing else in the tables is free text.
  */
 import { printable, renderTable } from '../util/text.ts';
-import type { AnalysisResult } from '../analyze/index.ts';
+import type { AnalysisResult, SegmentResult } from '../analyze/index.ts';
 import { escapeMarkdown, wireMarkdown } from './escape.ts';
 import { count, percent, statusMark, us, utcSecond } from './format.ts';
 import { explainMarkdown } from './explain.ts';
@@ -17,7 +17,16 @@ export interface Table {
   right: number[];
 }
 
+/** A segment's clock cell: ± the offsets' uncertainty when corrected, "no offset" across machines without one, "one machine" within one. */
+export function segmentClockCell(c: SegmentResult['clock']): string {
+  if (!c.crossMachine) return 'one machine';
+  if (!c.corrected) return 'no offset';
+  return c.uncertaintyNs === null ? '± unknown' : `±${us(c.uncertaintyNs)}`;
+}
+
 export function segmentTable(r: AnalysisResult): Table {
+  // the clock column only when the records come from more than one machine
+  const clocks = r.clocks.length > 1;
   const rows = r.segments.map((s) => {
     const a = s.all;
     const lim = s.limitUs === null ? null : a.above.find((t) => t.thresholdUs === s.limitUs);
@@ -26,14 +35,27 @@ export function segmentTable(r: AnalysisResult): Table {
       us(a.percentilesNs['p99.9']), us(a.percentilesNs['p99.99']), us(a.maxNs),
       lim ? `${count(lim.count)} (${percent(lim.share)}) > ${s.limitUs}` : '–',
       a.longestLateRun ? count(a.longestLateRun.length) : '–', a.negative > 0 ? count(a.negative) : '0',
+      ...(clocks ? [segmentClockCell(s.clock)] : []),
     ];
   });
   return {
     title: 'Latency per segment (µs, all streams)',
-    header: ['segment', 'points', 'samples', 'min', 'mean', 'p50', 'p99', 'p99.9', 'p99.99', 'max', 'late (> limit µs)', 'longest late run', 'negative'],
+    header: ['segment', 'points', 'samples', 'min', 'mean', 'p50', 'p99', 'p99.9', 'p99.99', 'max', 'late (> limit µs)', 'longest late run', 'negative', ...(clocks ? ['clock (± µs)'] : [])],
     rows,
-    right: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+    right: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, ...(clocks ? [13] : [])],
   };
+}
+
+const msText = (ns: number) => `${ns < 0 ? '−' : '+'}${(Math.abs(ns) / 1e6).toFixed(3)} ms`;
+
+/** One line per machine whose clock was corrected onto the reference, and which machines are the reference. */
+export function clockLines(r: AnalysisResult, wire: (s: string) => string): string[] {
+  const corrected = r.clocks.filter((c) => c.status === 'corrected');
+  if (corrected.length === 0) return [];
+  const reference = r.clocks.filter((c) => c.status === 'reference').map((c) => `"${wire(c.machine)}"`).join(', ') || 'none';
+  return corrected.map((c) => `clock of "${wire(c.machine)}" (${c.points.join(' ')}): ${msText(c.offsetNs ?? 0)} ${c.uncertaintyNs === null ? '± unknown' : `±${(c.uncertaintyNs / 1e6).toFixed(3)} ms`}`
+    + `${c.driftNsPerS === null ? '' : `, drifting ${(c.driftNsPerS / 1e3).toFixed(3)} µs/s (interpolated between ${c.measurements} measurements)`}`
+    + `, ${c.source === 'record' ? 'measured (its records)' : 'given (--clock-offset / [report] clock_offsets)'}; its times corrected onto the clock of ${reference} before the join`);
 }
 
 export function verdictTable(r: AnalysisResult): Table {
@@ -65,6 +87,7 @@ function heading(r: AnalysisResult, wire: (s: string) => string): string[] {
   return [
     `${count(r.samples)} samples, ${r.streams.length} stream(s), points ${r.points.join(' ')}, ${span}, clock ${r.clock}, join by ${r.join}`,
     ...r.records.map((x) => `record ${wire(x.dir)}: ${wire(x.role)} on ${wire(x.host)}, run ${wire(x.runId)}, points ${x.points.join(' ')}, ${count(x.rows)} rows${x.state === 'closed' ? '' : `, ${x.state}`}`),
+    ...clockLines(r, wire),
   ];
 }
 

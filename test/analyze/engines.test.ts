@@ -5,8 +5,9 @@
  * second, local reordering of rows and of arrivals, latency spikes and a run
  * of late samples, two clock steps (+0.3 s, −0.7 s) and negative latencies.
  * Every figure must be the same: counts, percentiles, verdicts exactly; the
- * floating means and deviations within 1e-9. Then iter mode, and the fall
- * back to the reference when rows are seconds out of order.
+ * floating means and deviations within 1e-9. Then the same with the VM's
+ * clock corrected by an offset, iter mode, and the fall back to the
+ * reference when rows are seconds out of order.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -130,6 +131,22 @@ test('native engine = DuckDB reference on 1 M samples with loss, duplicates, wra
   assert.ok(seg('Tsub').all.negative > 0 && seg('Ttrans').all.maxNs! > 250_000_000);
   assert.ok(seg('Thyp').all.longestLateRun!.length >= 31);
   assert.ok(native.verdicts.some((v) => v.status === 'fail') && native.verdicts.some((v) => v.statistic === 'p99.9'));
+});
+
+test('native engine = DuckDB reference with the VM\'s clock corrected: same figures; within the VM not a ns moved', async () => {
+  const run = join(dir, 'world');
+  // −100 ms keeps every VM row in the second it was in (its clock steps put rows at +0.3 s and −0.7 s), so the VM's own pairs are the same
+  const offset = { machine: 'subscribe', offsetNs: '-100000007', uncertaintyNs: '1500000' };
+  const { native, reference } = await both([run], { verdicts, clockOffsets: [offset] });
+  assert.deepEqual(differences(figures(native), figures(reference)), []);
+  const plain = await analyzeRecords([run], { verdicts, engine: 'native' });
+  const seg = (r: AnalysisResult, name: string) => r.segments.find((s) => s.segment === name)!;
+  const ints = (r: AnalysisResult, name: string) => { const a = seg(r, name).all; return [a.count, a.minNs, a.maxNs, a.negative, a.percentilesNs, a.above]; };
+  assert.deepEqual(ints(native, 'Tsub'), ints(plain, 'Tsub'));
+  assert.deepEqual(ints(native, 'Thyp'), ints(plain, 'Thyp'));
+  // the correction reached the cross-machine segments (the VM is 100 ms ahead of the truth now: Ttrans about +100 ms)
+  assert.ok(seg(native, 'Ttrans').all.percentilesNs.p50! > 99_000_000 && seg(plain, 'Ttrans').all.percentilesNs.p50! < 1_000_000);
+  assert.deepEqual([seg(native, 'Ttot').clock.corrected, seg(native, 'Ttot').clock.uncertaintyNs], [true, 1_500_000]);
 });
 
 test('native engine = DuckDB reference joining by iter within one record', async () => {

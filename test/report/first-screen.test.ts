@@ -123,7 +123,7 @@ test('hostile point and segment names are escaped, missing hops drawn dashed', (
   const view: PathView = {
     points: ['T0', evil, 'T4'],
     hops: [
-      { segment: `"${evil}`, from: 'T0', to: evil, count: 1, p50Ns: 1000, p99Ns: 2000, p9999Ns: 3000, maxNs: 4000, limitUs: null, verdict: 'none' },
+      { segment: `"${evil}`, from: 'T0', to: evil, count: 1, p50Ns: 1000, p99Ns: 2000, p9999Ns: 3000, maxNs: 4000, limitUs: null, verdict: 'none', clockUncertaintyNs: 1_234_000, clockCorrected: true },
       null,
     ],
     spans: [],
