@@ -132,8 +132,21 @@ static __always_inline void count(__u32 point, __u32 kind) {
   if (c) *c += 1;
 }
 
-static __always_inline int point_passes(const struct svb_point *p, struct sk_buff *skb) {
+/*
+ * The pieces below are global functions (BPF-to-BPF calls, not inlined): the
+ * verifier checks each once, with unknown arguments, instead of every path
+ * through the points × candidates × ASDUs loops of their caller. Inlined,
+ * Linux 6.1's verifier gave up ("BPF program is too large": over a million
+ * instructions explored); 6.18's pruning coped. Arguments are scalars only
+ * (a global function cannot take a map value); each looks up what it needs.
+ */
+#define SVB_GLOBAL __attribute__((noinline))
+
+SVB_GLOBAL int point_passes(__u32 id, __u64 skb_addr) {
+  struct svb_point *p = bpf_map_lookup_elem(&points, &id);
+  if (!p) return 0;
   if (p->ifindex) {
+    struct sk_buff *skb = (struct sk_buff *)skb_addr;
     struct net_device *dev = BPF_CORE_READ(skb, dev);
     if (!dev) return 0;
     if ((__u32)BPF_CORE_READ(dev, ifindex) != p->ifindex) return 0;
@@ -176,8 +189,11 @@ static long compare_word(__u32 i, void *arg) {
   return c->diff != 0; /* stop at the first difference */
 }
 
-/* The layout of the frame in s->buf (n bytes read, the SV header at off), or MATCH_*. */
-static __always_inline int match_layout(struct scratch *s, __u32 n, __u32 off) {
+/* The layout of the frame in this CPU's scratch (n bytes read, the SV header at off), or MATCH_*. */
+SVB_GLOBAL int match_layout(__u32 n, __u32 off) {
+  __u32 zero = 0;
+  struct scratch *s = bpf_map_lookup_elem(&frame, &zero);
+  if (!s) return MATCH_NONE;
   __u32 hdr = *(__u32 *)(s->buf + (off & 31));
   struct svb_cands *c = bpf_map_lookup_elem(&cands, &hdr);
   if (!c) return MATCH_NONE;
@@ -195,9 +211,11 @@ static __always_inline int match_layout(struct scratch *s, __u32 n, __u32 off) {
   return MATCH_NONE;
 }
 
-static __always_inline void emit_frame(__u32 point, int k, __u64 t, struct scratch *s, __u32 off) {
-  struct svb_layout *l = bpf_map_lookup_elem(&layouts, &(__u32){(__u32)k});
-  if (!l) return;
+SVB_GLOBAL int emit_frame(__u32 point, __u32 k, __u64 t, __u32 off) {
+  __u32 zero = 0;
+  struct scratch *s = bpf_map_lookup_elem(&frame, &zero);
+  struct svb_layout *l = bpf_map_lookup_elem(&layouts, &k);
+  if (!s || !l) return 0;
   struct svb_rec_frame r = {};
   r.type = SVB_REC_FRAME;
   r.point = point;
@@ -211,16 +229,20 @@ static __always_inline void emit_frame(__u32 point, int k, __u64 t, struct scrat
     r.smp_cnt[i] = l->cnt_bytes[i] == 2 ? ((__u16)s->buf[at] << 8) | s->buf[(at + 1) & (SVB_BUF - 1)] : s->buf[at];
   }
   if (bpf_ringbuf_output(&events, &r, sizeof r, BPF_RB_NO_WAKEUP) != 0) count(point, SVB_C_LOST);
+  return 0;
 }
 
-static __always_inline void emit_unknown(__u32 point, __u64 t, struct scratch *s, __u32 n, const struct svb_config *cfg) {
+SVB_GLOBAL int emit_unknown(__u32 point, __u64 t, __u32 n) {
+  __u32 zero = 0;
+  struct svb_config *cfg = bpf_map_lookup_elem(&config, &zero);
+  struct scratch *s = bpf_map_lookup_elem(&frame, &zero);
   __u32 *seen = bpf_map_lookup_elem(&shown, &point);
-  if (!seen || *seen >= cfg->unknown_samples) return;
+  if (!cfg || !s || !seen || *seen >= cfg->unknown_samples) return 0;
   __sync_fetch_and_add(seen, 1); /* racing CPUs may show one or two more: the count stays exact */
   struct svb_rec_unknown *r = bpf_ringbuf_reserve(&events, sizeof *r, 0);
   if (!r) {
     count(point, SVB_C_LOST);
-    return;
+    return 0;
   }
   r->type = SVB_REC_UNKNOWN;
   r->point = point;
@@ -229,6 +251,7 @@ static __always_inline void emit_unknown(__u32 point, __u64 t, struct scratch *s
   r->t_mono_ns = t;
   __builtin_memcpy(r->bytes, s->buf, SVB_UNKNOWN_BYTES);
   bpf_ringbuf_submit(r, BPF_RB_NO_WAKEUP);
+  return 0;
 }
 
 static __always_inline int on_skb(struct sk_buff *skb, __u32 probe) {
@@ -243,9 +266,7 @@ static __always_inline int on_skb(struct sk_buff *skb, __u32 probe) {
   int any = 0;
   for (int j = 0; j < SVB_MAX_PER_PROBE; j++) {
     if (j >= np) break;
-    __u32 id = cfg->points[probe][j];
-    struct svb_point *p = bpf_map_lookup_elem(&points, &id);
-    if (p && point_passes(p, skb)) {
+    if (point_passes(cfg->points[probe][j], (__u64)skb)) {
       pass[j] = 1;
       any = 1;
     }
@@ -265,19 +286,19 @@ static __always_inline int on_skb(struct sk_buff *skb, __u32 probe) {
   __u32 off = et0 == 0x0081 ? 18 : 14;
   __u16 et = et0 == 0x0081 ? *(__u16 *)(s->buf + 16) : et0;
   if (et != 0xBA88 || lin < off + 4) return 0;
-  int k = match_layout(s, n, off);
+  int k = match_layout(n, off);
   for (int j = 0; j < SVB_MAX_PER_PROBE; j++) {
     if (j >= np) break;
     if (!pass[j]) continue;
     __u32 id = cfg->points[probe][j];
     if (k >= 0) {
       count(id, SVB_C_MATCHED);
-      emit_frame(id, k, t, s, off);
+      emit_frame(id, (__u32)k, t, off);
     } else if (k == MATCH_SHORT) {
       count(id, SVB_C_SHORT);
     } else {
       count(id, SVB_C_UNKNOWN);
-      emit_unknown(id, t, s, n, cfg);
+      emit_unknown(id, t, n);
     }
   }
   return 0;

@@ -26,14 +26,15 @@ function optionalNumber(v: string | undefined, flag: string, ok: (n: number) => 
 const us = (v: number | null) => (v === null ? '–' : v.toFixed(1));
 
 /** `demo --vm qemu`: phases through a real guest, the hop read back, the report of every record. */
-async function vmDemo(out: string, durationS: number, delay: string | undefined, loss: string | undefined): Promise<number> {
+async function vmDemo(out: string, durationS: number, delay: string | undefined, loss: string | undefined, guestEngine: string | undefined): Promise<number> {
+  if (guestEngine !== undefined && guestEngine !== 'bpf' && guestEngine !== 'bpftrace') throw new SvtraceError('USAGE', `--guest-engine ${guestEngine} is neither bpf nor bpftrace`, { hint: 'e.g. --guest-engine bpftrace (the readable engine; minutes to start under TCG)' });
   const delayUs = optionalNumber(delay, '--delay', (n) => Number.isInteger(n) && n > 0 && n <= 1_000_000, '400');
   const lossPct = optionalNumber(loss, '--loss', (n) => n > 0 && n <= 100, '2');
   const stop = interruptSignal();
   try {
     const log = (l: string) => process.stderr.write(`svtrace demo: ${l}\n`);
     const asdus = 8;
-    const r = await runVmDemo({ outDir: out, durationS, asdus, ...(delayUs !== undefined ? { delayUs } : {}), ...(lossPct !== undefined ? { lossPct } : {}), signal: stop.signal, log });
+    const r = await runVmDemo({ outDir: out, durationS, asdus, ...(delayUs !== undefined ? { delayUs } : {}), ...(lossPct !== undefined ? { lossPct } : {}), ...(guestEngine ? { guestEngine } : {}), signal: stop.signal, log });
     if (stop.signal.aborted) return 130;
     const rb = await readBackHop(r.vmRecord, r.phases, asdus, r.records.find((d) => d.endsWith('trace-hypervisor')));
     process.stdout.write(`the guest's hop (${HOP_SEGMENT.from}→${HOP_SEGMENT.to}), read back from the guest's own points (µs, p50; ${r.lab.vm?.accel === 'tcg' ? 'TCG emulation: an emulator\'s timings' : 'KVM'})\n`);
@@ -71,13 +72,15 @@ export function register(program: Command): void {
     .option('--vm <kind>', 'netns (default: a network namespace, quick) or qemu (a real QEMU guest: T3, T3app and T4 traced inside it)', 'netns')
     .option('--delay <us>', 'with --vm qemu: after a baseline phase, a phase with this netem delay on the guest\'s hop, read back', )
     .option('--loss <pct>', 'with --vm qemu: a phase with this netem loss on the guest\'s hop, accounted sample by sample')
+    .option('--guest-engine <engine>', 'with --vm qemu: the guest tracer\'s engine, bpf or bpftrace (default: trace\'s own choice, bpf where the guest\'s kernel runs it)')
     .option('--compare', 'run the path twice, nominal then tuned, and write both reports and their comparison (OUT/nominal, OUT/tuned, OUT/compare)')
     .addHelpText('after', '\nExamples:\n  sudo svtrace demo --duration 20 --impair --explain\n  sudo svtrace demo --compare --duration 20 --streams 4')
-    .action(action(async (f: { out: string; duration: string; streams: string; switch: string; impair?: boolean; explain?: boolean; explainThresholdUs?: string; subscriberFifo?: string; tuned?: boolean; compare?: boolean; vm: string; delay?: string; loss?: string }) => {
+    .action(action(async (f: { out: string; duration: string; streams: string; switch: string; impair?: boolean; explain?: boolean; explainThresholdUs?: string; subscriberFifo?: string; tuned?: boolean; compare?: boolean; vm: string; delay?: string; loss?: string; guestEngine?: string }) => {
       const durationS = Number(f.duration), streams = Number(f.streams);
       if (!(durationS > 0 && durationS <= 3600)) throw new SvtraceError('USAGE', `--duration ${f.duration} is not 1..3600 s`, { hint: 'e.g. --duration 20' });
       if (f.vm !== 'netns' && f.vm !== 'qemu') throw new SvtraceError('USAGE', `--vm ${f.vm} is neither netns nor qemu`, { hint: 'e.g. --vm qemu' });
-      if (f.vm === 'qemu') return vmDemo(f.out, durationS, f.delay, f.loss);
+      if (f.vm === 'qemu') return vmDemo(f.out, durationS, f.delay, f.loss, f.guestEngine);
+      if (f.guestEngine !== undefined) throw new SvtraceError('USAGE', '--guest-engine chooses the QEMU guest\'s tracer', { hint: 'add --vm qemu' });
       if (f.delay !== undefined || f.loss !== undefined) throw new SvtraceError('USAGE', '--delay and --loss act on the QEMU guest\'s hop', { hint: 'add --vm qemu (this host\'s kernel has no netem; the guest\'s has), or use --impair' });
       if (!(Number.isInteger(streams) && streams >= 1 && streams <= 64)) throw new SvtraceError('USAGE', `--streams ${f.streams} is not 1..64`, { hint: 'e.g. --streams 8' });
       if (!['ovs', 'bridge', 'auto'].includes(f.switch)) throw new SvtraceError('USAGE', `--switch ${f.switch} is not ovs, bridge or auto`, { hint: 'e.g. --switch bridge' });

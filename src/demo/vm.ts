@@ -56,6 +56,8 @@ export interface VmDemoOptions {
   prefix?: string;
   /** Longest wait for the guest's tracer to attach (default 15 min: bpftrace compiles slowly under TCG). */
   attachTimeoutMs?: number;
+  /** The guest tracer's engine (default: svtrace trace's own choice, bpf where the guest's kernel runs it). */
+  guestEngine?: 'bpf' | 'bpftrace';
   signal?: AbortSignal;
   log: (line: string) => void;
 }
@@ -163,8 +165,8 @@ export async function runVmDemo(o: VmDemoOptions): Promise<VmDemoResult> {
     const sub = await inGuest(runDir, [cli, 'subscribe', '-i', GUEST_APP_IF, '-d', String(totalS)], /receiving on/);
     guestJobs.push(sub.h);
     const vmRecordInShare = join(vm.share, 'trace-vm');
-    o.log(`trace: the VM's points T3 (${vm.guestIf}), ${HOP_POINT} (${GUEST_APP_IF}) and T4 (the subscriber's recvmsg), traced inside the guest${vm.accel === 'tcg' ? ' (bpftrace takes minutes to start under TCG)' : ''}`);
-    const vmTrace = await inGuest(runDir, [cli, 'trace', '--engine', 'bpftrace', '--config', guestConfig, '--machine', 'vm', '--vm-if', vm.guestIf, '--subscriber-comm', 'svtrace-rx',
+    o.log(`trace: the VM's points T3 (${vm.guestIf}), ${HOP_POINT} (${GUEST_APP_IF}) and T4 (the subscriber's recvmsg), traced inside the guest${vm.accel === 'tcg' ? ' (bpftrace, where it runs, takes minutes to start under TCG)' : ''}`);
+    const vmTrace = await inGuest(runDir, [cli, 'trace', ...(o.guestEngine ? ['--engine', o.guestEngine] : []), '--config', guestConfig, '--machine', 'vm', '--vm-if', vm.guestIf, '--subscriber-comm', 'svtrace-rx',
       '--layouts-from', layoutsFile, '--record', vmRecordInShare], /svtrace: tracing/);
     guestJobs.push(vmTrace.h);
     const attached = await Promise.race([vmTrace.ready.then(() => 'ready' as const), vmTrace.h.done.then(() => 'exited' as const), sleep(o.attachTimeoutMs ?? 900_000).then(() => 'timeout' as const)]);

@@ -5,7 +5,8 @@
  * events with realtime timestamps and wrap iterations. Lost output, unknown
  * frames and full maps are counted and reported, never dropped silently.
  */
-import { recursionMisses } from './skips.ts';
+import { kernelCountsSkips, recursionMisses } from './skips.ts';
+import { release } from 'node:os';
 import { SvtraceError } from '../errors.ts';
 import { probeCapabilities, type Capabilities } from './capabilities.ts';
 import { measureClockOffset, type ClockOffset } from './clock.ts';
@@ -205,6 +206,10 @@ export async function startTrace(input: TraceConfig | unknown, handlers: TraceHa
   const startedAt = Date.now();
 
   let skippedRuns: number | null = null;
+  const countsSkips = kernelCountsSkips();
+  if (!countsSkips) {
+    handlers.onWarning?.({ kind: 'skipped-runs', message: `Linux ${release()} does not count the probe runs it skips (6.7 does): a frame whose point fires while another BPF program runs on that CPU (e.g. a receive softirq interrupting the T4 probe on a one-vCPU guest) gets no time there, and nothing says so; the bpf engine (--engine bpf, raw tracepoints) does not skip that way`, count: 1 });
+  }
   const end = background(state, handlers, options, () => { void stop(); });
   const done = (async () => {
     const r = await run.exited;
@@ -217,7 +222,7 @@ export async function startTrace(input: TraceConfig | unknown, handlers: TraceHa
       // Drain first: tell the program to stop matching, read what its buffers hold, then SIGINT (see svtrace.bt).
       if (run.pid !== undefined) await drain(stopComm, stopping, () => lastLineAt, run.exited).catch(() => undefined);
       // counted by the kernel per program: read while bpftrace still holds them
-      if (run.pid !== undefined) skippedRuns = recursionMisses(run.pid);
+      if (run.pid !== undefined && countsSkips) skippedRuns = recursionMisses(run.pid);
       await run.stop(options.stopTimeoutMs ?? 20_000);
       return done;
     })();

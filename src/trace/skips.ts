@@ -8,6 +8,20 @@
  * descriptors (`recursion_misses`, Linux ≥ 5.12), so no loss is silent.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
+
+/**
+ * Whether this kernel counts the runs it skips of tracepoint and kprobe
+ * programs (bpftrace's probes). Linux 6.7 added the count to trace_call_bpf;
+ * before, a skipped run leaves no trace at all (raw tracepoints, the bpf
+ * engine's, count theirs since 6.2, and did not skip before).
+ */
+export function kernelCountsSkips(kernelRelease: string = release()): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(kernelRelease);
+  if (!m) return false;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > 6 || (major === 6 && minor >= 7);
+}
 
 export interface HeldProgram { id: number; recursionMisses: number | null }
 

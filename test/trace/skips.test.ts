@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { recursionMisses } from '../../src/trace/skips.ts';
+import { kernelCountsSkips, recursionMisses } from '../../src/trace/skips.ts';
 import { cannotTrace } from './lab.ts';
 
 const skip = cannotTrace() ?? false;
@@ -19,4 +19,9 @@ test('recursion misses are read from the programs bpftrace holds', { skip, timeo
   const n = recursionMisses(bt.pid!);
   assert.equal(typeof n, 'number', 'the kernel\'s count of skipped runs, read from fdinfo');
   assert.ok(n! >= 0);
+});
+
+test('only Linux 6.7 and later count the skipped runs of tracepoint and kprobe programs (the QEMU guest\'s 6.1 does not)', () => {
+  for (const r of ['6.7.0', '6.18.3-cloud', '7.0.0-rc1', '10.1']) assert.equal(kernelCountsSkips(r), true, r);
+  for (const r of ['6.1.0-57-amd64', '6.6.30', '5.15.0-91-generic', '4.19.0', 'garbage', '']) assert.equal(kernelCountsSkips(r), false, r);
 });
