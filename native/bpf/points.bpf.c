@@ -110,12 +110,30 @@ struct scratch {
   __u8 buf[SVB_BUF + 8];
 };
 
+/*
+ * One scratch frame per CPU and nesting level. Raw tracepoint programs nest:
+ * a receive softirq (T3) can interrupt the T4 program in the subscriber's
+ * recvmsg on the same CPU. With one buffer per CPU the inner run overwrote
+ * the frame the outer one was matching, which then recorded the other
+ * frame's smpCnts (seen in a one-vCPU guest). Task, softirq, hard IRQ, NMI:
+ * four levels.
+ */
+#define SVB_NEST 4
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, SVB_NEST);
+  __type(key, __u32);
+  __type(value, struct scratch);
+} frame SEC(".maps");
+
+/* This CPU's nesting depth: the scratch slot of the run in progress. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, 1);
   __type(key, __u32);
-  __type(value, struct scratch);
-} frame SEC(".maps");
+  __type(value, __u32);
+} depth SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -190,9 +208,8 @@ static long compare_word(__u32 i, void *arg) {
 }
 
 /* The layout of the frame in this CPU's scratch (n bytes read, the SV header at off), or MATCH_*. */
-SVB_GLOBAL int match_layout(__u32 n, __u32 off) {
-  __u32 zero = 0;
-  struct scratch *s = bpf_map_lookup_elem(&frame, &zero);
+SVB_GLOBAL int match_layout(__u32 slot, __u32 n, __u32 off) {
+  struct scratch *s = bpf_map_lookup_elem(&frame, &slot);
   if (!s) return MATCH_NONE;
   __u32 hdr = *(__u32 *)(s->buf + (off & 31));
   struct svb_cands *c = bpf_map_lookup_elem(&cands, &hdr);
@@ -211,9 +228,8 @@ SVB_GLOBAL int match_layout(__u32 n, __u32 off) {
   return MATCH_NONE;
 }
 
-SVB_GLOBAL int emit_frame(__u32 point, __u32 k, __u64 t, __u32 off) {
-  __u32 zero = 0;
-  struct scratch *s = bpf_map_lookup_elem(&frame, &zero);
+SVB_GLOBAL int emit_frame(__u32 slot, __u32 point, __u32 k, __u64 t, __u32 off) {
+  struct scratch *s = bpf_map_lookup_elem(&frame, &slot);
   struct svb_layout *l = bpf_map_lookup_elem(&layouts, &k);
   if (!s || !l) return 0;
   struct svb_rec_frame r = {};
@@ -232,10 +248,10 @@ SVB_GLOBAL int emit_frame(__u32 point, __u32 k, __u64 t, __u32 off) {
   return 0;
 }
 
-SVB_GLOBAL int emit_unknown(__u32 point, __u64 t, __u32 n) {
+SVB_GLOBAL int emit_unknown(__u32 slot, __u32 point, __u64 t, __u32 n) {
   __u32 zero = 0;
   struct svb_config *cfg = bpf_map_lookup_elem(&config, &zero);
-  struct scratch *s = bpf_map_lookup_elem(&frame, &zero);
+  struct scratch *s = bpf_map_lookup_elem(&frame, &slot);
   __u32 *seen = bpf_map_lookup_elem(&shown, &point);
   if (!cfg || !s || !seen || *seen >= cfg->unknown_samples) return 0;
   __sync_fetch_and_add(seen, 1); /* racing CPUs may show one or two more: the count stays exact */
@@ -254,7 +270,7 @@ SVB_GLOBAL int emit_unknown(__u32 point, __u64 t, __u32 n) {
   return 0;
 }
 
-static __always_inline int on_skb(struct sk_buff *skb, __u32 probe) {
+static __always_inline int on_skb_at(struct sk_buff *skb, __u32 probe, __u32 slot) {
   __u64 t = bpf_ktime_get_ns();
   __u32 zero = 0;
   struct svb_config *cfg = bpf_map_lookup_elem(&config, &zero);
@@ -276,7 +292,7 @@ static __always_inline int on_skb(struct sk_buff *skb, __u32 probe) {
   if (mac == 0xffff) return 0;
   long lin = (long)BPF_CORE_READ(skb, tail) - (long)mac;
   unsigned char *head = BPF_CORE_READ(skb, head);
-  struct scratch *s = bpf_map_lookup_elem(&frame, &zero);
+  struct scratch *s = bpf_map_lookup_elem(&frame, &slot);
   if (!s || lin < 18) return 0;
   __u32 n = lin < cfg->read_bytes ? lin : cfg->read_bytes;
   if (n > SVB_BUF - 1) n = SVB_BUF - 1;
@@ -286,21 +302,34 @@ static __always_inline int on_skb(struct sk_buff *skb, __u32 probe) {
   __u32 off = et0 == 0x0081 ? 18 : 14;
   __u16 et = et0 == 0x0081 ? *(__u16 *)(s->buf + 16) : et0;
   if (et != 0xBA88 || lin < off + 4) return 0;
-  int k = match_layout(n, off);
+  int k = match_layout(slot, n, off);
   for (int j = 0; j < SVB_MAX_PER_PROBE; j++) {
     if (j >= np) break;
     if (!pass[j]) continue;
     __u32 id = cfg->points[probe][j];
     if (k >= 0) {
       count(id, SVB_C_MATCHED);
-      emit_frame(id, (__u32)k, t, off);
+      emit_frame(slot, id, (__u32)k, t, off);
     } else if (k == MATCH_SHORT) {
       count(id, SVB_C_SHORT);
     } else {
       count(id, SVB_C_UNKNOWN);
-      emit_unknown(id, t, n);
+      emit_unknown(slot, id, t, n);
     }
   }
+  return 0;
+}
+
+/* Takes this CPU's next scratch slot for the run (and gives it back): a nested run never shares a buffer. */
+static __always_inline int on_skb(struct sk_buff *skb, __u32 probe) {
+  __u32 zero = 0;
+  __u32 *d = bpf_map_lookup_elem(&depth, &zero);
+  if (!d) return 0;
+  __u32 slot = *d;
+  if (slot >= SVB_NEST) return 0; /* deeper than NMI: cannot happen with these tracepoints */
+  *d = slot + 1;
+  on_skb_at(skb, probe, slot);
+  *d = slot;
   return 0;
 }
 

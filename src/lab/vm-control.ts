@@ -169,6 +169,8 @@ export async function vmExec(sockets: string[], argv: string[], io: VmExecIo): P
       if (!finished) reject(new SvtraceError('LAB_VM_UNREACHABLE', 'the guest\'s control channel closed before the command finished', { hint: 'svtrace lab status' }));
     });
   });
+  // a job nobody awaits any more (its guest taken down on an error path) must not crash the process
+  done.catch(() => undefined);
   const exec: HostMessage = { t: 'exec', argv };
   if (io.cwd !== undefined) exec.cwd = io.cwd;
   const env = { ...(clockOffset ? clockOffsetEnv(clockOffset) : {}), ...(io.env ?? {}) };
