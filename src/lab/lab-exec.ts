@@ -39,7 +39,9 @@ export async function labExec(runDir: string, machine: LabMachine, argv: string[
   const topology = await readLabState(runDir);
   if (machine === 'vm' && topology.vm) {
     const h = await vmExec(topology.vm.controlSockets, argv, io);
-    const handle: LabExecHandle = { where: `guest ${topology.vm.hostname}`, done: h.done.then((r) => exitCodeOf(r.code, r.signal)), signal: h.signal };
+    const done = h.done.then((r) => exitCodeOf(r.code, r.signal));
+    done.catch(() => undefined); // awaited by whoever cares; a job left running when its guest goes down must not crash the process
+    const handle: LabExecHandle = { where: `guest ${topology.vm.hostname}`, done, signal: h.signal };
     if (h.clockOffset) handle.clockOffset = h.clockOffset;
     return handle;
   }
@@ -51,6 +53,7 @@ export async function labExec(runDir: string, machine: LabMachine, argv: string[
     child.on('error', (e) => reject(new SvtraceError('LAB_TOOL_MISSING', `cannot run ip netns exec: ${e.message}`, { hint: 'apt-get install iproute2' })));
     child.on('close', (code, signal) => resolve(exitCodeOf(code, signal)));
   });
+  done.catch(() => undefined);
   return {
     where: `namespace ${netns}`,
     done,

@@ -20,6 +20,7 @@ import { frameTemplate } from '../../src/publish/frames.ts';
 import { writeCaptureFile } from '../../src/pcap/index.ts';
 import { runPublish } from '../../src/publish/run.ts';
 import { recordSql } from '../../src/record/index.ts';
+import { kernelCountsSkips } from '../../src/trace/skips.ts';
 import { leftovers, qemuSkipReason, removeDir, tempRunDir, uniquePrefix } from './helpers/lab-env.ts';
 
 const skip = qemuSkipReason() ?? false;
@@ -75,7 +76,11 @@ test('in the guest, bpftrace runs the seed\'s kprobes (skb_push, tpacket_rcv, co
   for (const [k, v] of by) t.diagnostic(`${k}: ${v.distinct} samples (${v.rows} rows), median ${(v.medianNs / 1000).toFixed(1)} µs after T3`);
   const sent = pub.framesSent * 8;
   const t3 = by.get('T3')?.distinct ?? 0;
-  assert.ok(t3 >= 0.999 * sent, `T3 saw ${t3} distinct samples of ${sent} sent`);
+  // bpftrace's tracepoint programs are skipped when the receive softirq interrupts another of its programs
+  // (T4, Tfree in the subscriber's recvmsg) on the guest's one vCPU, and Linux 6.1 does not count those skips:
+  // seen here, 10 frames of 2000 missing at T3. svtrace says so; the bpf engine does not skip (ground-truth test).
+  assert.ok(t3 >= 0.99 * sent, `T3 saw ${t3} distinct samples of ${sent} sent`);
+  if (!kernelCountsSkips(vm.kernelRelease)) assert.match(tracer.output(), /does not count the probe runs it skips/, `the guest's kernel (${vm.kernelRelease}) cannot count skipped runs, and the tracer says so`);
   for (const [name] of KPROBES) {
     const v = by.get(name);
     assert.ok(v, `${name} recorded samples (points: ${[...by.keys()].join(' ')})`);
