@@ -10,7 +10,7 @@
  *    kernel drop, 5 s per step.
  * 3. The tracer's cost inside the guest: the subscriber's own Tsub p50 (its
  *    kernel RX timestamp → its read, no tracer involved) without and with
- *    `svtrace trace --machine vm` running beside it.
+ *    `svtrace trace --machine vm` running beside it, with each engine.
  *
  *   sudo npm run bench -- vm [--duration S]
  *
@@ -106,12 +106,16 @@ export async function benchVm(args: string[]): Promise<void> {
       const without = await subscriberTsub(runDir, lab, cli, share, 'plain', durationS);
       const layouts = join(share, 'bench.pcap');
       await writeCaptureFile(layouts, [{ tsNs: 0n, data: frameTemplate(streams(1, 8)[0]!).bytes }], { format: 'pcap-ns' });
-      const tracer = await inGuest(runDir, [cli, 'trace', '--engine', 'bpftrace', '--machine', 'vm', '--vm-if', 'eth0', '--subscriber-comm', 'svtrace-rx', '--layouts-from', layouts], /svtrace: tracing/);
-      await Promise.race([tracer.ready, tracer.h.done]);
-      const withTracer = await subscriberTsub(runDir, lab, cli, share, 'traced', durationS);
-      tracer.h.signal('SIGINT');
-      await tracer.h.done;
-      console.log(`  without the tracer: Tsub p50 ${without.p50} µs (${without.samples} samples); with it: ${withTracer.p50} µs (${withTracer.samples} samples)`);
+      const traced: string[] = [];
+      for (const engine of ['bpf', 'bpftrace'] as const) {
+        const tracer = await inGuest(runDir, [cli, 'trace', '--engine', engine, '--machine', 'vm', '--vm-if', 'eth0', '--subscriber-comm', 'svtrace-rx', '--layouts-from', layouts], /svtrace: tracing/);
+        await Promise.race([tracer.ready, tracer.h.done]);
+        const withTracer = await subscriberTsub(runDir, lab, cli, share, `traced-${engine}`, durationS);
+        tracer.h.signal('SIGINT');
+        await tracer.h.done;
+        traced.push(`with the ${engine} engine: ${withTracer.p50} µs (${withTracer.samples} samples)`);
+      }
+      console.log(`  without the tracer: Tsub p50 ${without.p50} µs (${without.samples} samples); ${traced.join('; ')}`);
       writeFileSync(join(work, 'done'), '');
     } finally {
       await labDown(runDir).catch((e: unknown) => log(`lab down failed: ${(e as Error).message}`));

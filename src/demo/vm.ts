@@ -9,7 +9,7 @@
  * protection application. The run is cut into phases, one stream each, and
  * the hop's impairment changes between them (baseline, `--delay`, `--loss`):
  * every phase is its own stream in one set of records, so the VM's tracer
- * (whose start takes minutes under TCG) starts once. The point after the hop
+ * (bpftrace, where chosen, takes minutes to start under TCG) starts once. The point after the hop
  * (T3app) makes T3→T3app the segment that holds it, with both ends in the
  * guest's kernel: a delay injected there is read back on one clock.
  */
@@ -165,7 +165,7 @@ export async function runVmDemo(o: VmDemoOptions): Promise<VmDemoResult> {
     const sub = await inGuest(runDir, [cli, 'subscribe', '-i', GUEST_APP_IF, '-d', String(totalS)], /receiving on/);
     guestJobs.push(sub.h);
     const vmRecordInShare = join(vm.share, 'trace-vm');
-    o.log(`trace: the VM's points T3 (${vm.guestIf}), ${HOP_POINT} (${GUEST_APP_IF}) and T4 (the subscriber's recvmsg), traced inside the guest${vm.accel === 'tcg' ? ' (bpftrace, where it runs, takes minutes to start under TCG)' : ''}`);
+    o.log(`trace: the VM's points T3 (${vm.guestIf}), ${HOP_POINT} (${GUEST_APP_IF}) and T4 (the subscriber's recvmsg), traced inside the guest${o.guestEngine === 'bpftrace' && vm.accel === 'tcg' ? ' (bpftrace takes minutes to start under TCG)' : ''}`);
     const vmTrace = await inGuest(runDir, [cli, 'trace', ...(o.guestEngine ? ['--engine', o.guestEngine] : []), '--config', guestConfig, '--machine', 'vm', '--vm-if', vm.guestIf, '--subscriber-comm', 'svtrace-rx',
       '--layouts-from', layoutsFile, '--record', vmRecordInShare], /svtrace: tracing/);
     guestJobs.push(vmTrace.h);
