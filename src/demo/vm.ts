@@ -86,9 +86,14 @@ export interface VmDemoResult {
  * With a delay to read back, every phase's netem holds frames for at least this long (µs): netem then
  * releases each one from its timer in every phase, and what the timer itself costs is in the baseline too
  * (under TCG, with a 0 µs baseline, an earlier version of this demo read 479 µs back for 400 µs injected).
+ * What the release costs also depends on what the guest is doing when the timer expires: for a few hundred
+ * µs after a frame arrives the emulated vCPU is still busy with it (T3, the tracer, netem's enqueue). With
+ * a 50 µs reference the baseline's timers expired inside that busy period and the delayed phases' after it
+ * or at its end; read back here: 326 µs for 294 injected, 339 and 324 for 300, 426 for 411, but 512 for
+ * 516 and 605 for 598. At 700 µs every phase's timer expires after it (frames are 2 ms apart at 500/s).
  * The injected delay is the difference.
  */
-export const REFERENCE_DELAY_US = 50;
+export const REFERENCE_DELAY_US = 700;
 
 /**
  * The phases: a baseline, then one per impairment asked for, each its own stream. With a delay, baseline
@@ -116,6 +121,8 @@ export function vmPhases(o: Pick<VmDemoOptions, 'asdus' | 'delayUs' | 'lossPct'>
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A timeout for a race: it does not keep the process alive once the race is decided elsewhere. */
+const deadline = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** A command in the guest whose output is kept; resolves `ready` once its stderr matches. */
 export async function inGuest(runDir: string, argv: string[], readyRe: RegExp | null): Promise<{ h: LabExecHandle; ready: Promise<void>; output: () => string }> {
@@ -169,7 +176,7 @@ export async function runVmDemo(o: VmDemoOptions): Promise<VmDemoResult> {
     const vmTrace = await inGuest(runDir, [cli, 'trace', ...(o.guestEngine ? ['--engine', o.guestEngine] : []), '--config', guestConfig, '--machine', 'vm', '--vm-if', vm.guestIf, '--subscriber-comm', 'svtrace-rx',
       '--layouts-from', layoutsFile, '--record', vmRecordInShare], /svtrace: tracing/);
     guestJobs.push(vmTrace.h);
-    const attached = await Promise.race([vmTrace.ready.then(() => 'ready' as const), vmTrace.h.done.then(() => 'exited' as const), sleep(o.attachTimeoutMs ?? 900_000).then(() => 'timeout' as const)]);
+    const attached = await Promise.race([vmTrace.ready.then(() => 'ready' as const), vmTrace.h.done.then(() => 'exited' as const), deadline(o.attachTimeoutMs ?? 900_000).then(() => 'timeout' as const)]);
     if (attached !== 'ready') {
       throw new SvtraceError('DEMO_VM_TRACE_FAILED', `the guest's tracer ${attached === 'exited' ? 'exited' : 'did not attach in time'}: ${vmTrace.output().trim().split('\n').slice(-3).join(' / ')}`, {
         hint: `run it by hand: svtrace lab exec --run-dir ${runDir} vm -- svtrace trace --machine vm --vm-if ${vm.guestIf}`,

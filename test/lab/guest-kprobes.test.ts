@@ -55,7 +55,7 @@ test('in the guest, bpftrace runs the seed\'s kprobes (skb_push, tpacket_rcv, co
     '--subscriber-comm', 'svtrace-rx', '--layouts-from', layouts, '--record', record], /svtrace: tracing/);
   jobs.push(tracer.h);
   const started = Date.now();
-  const attached = await Promise.race([tracer.ready.then(() => 'ready'), tracer.h.done.then((c) => `exited ${c}`), new Promise((r) => setTimeout(() => r('timeout'), 15 * 60_000))]);
+  const attached = await Promise.race([tracer.ready.then(() => 'ready'), tracer.h.done.then((c) => `exited ${c}`), new Promise((r) => setTimeout(() => r('timeout'), 15 * 60_000).unref())]);
   assert.equal(attached, 'ready', `the guest's bpftrace attached (${tracer.output().slice(-600)})`);
   await Promise.all([ring.ready, sub.ready]);
   t.diagnostic(`bpftrace attached in the guest after ${((Date.now() - started) / 1000).toFixed(0)} s`);
