@@ -38,13 +38,13 @@ async function vmDemo(out: string, durationS: number, delay: string | undefined,
     if (stop.signal.aborted) return 130;
     const rb = await readBackHop(r.vmRecord, r.phases, asdus, r.records.find((d) => d.endsWith('trace-hypervisor')));
     process.stdout.write(`the guest's hop (${HOP_SEGMENT.from}→${HOP_SEGMENT.to}), read back from the guest's own points (µs, p50; ${r.lab.vm?.accel === 'tcg' ? 'TCG emulation: an emulator\'s timings' : 'KVM'})\n`);
-    const rows = rb.phases.map((p) => [p.label, p.svId, String(p.injectedDelayUs), us(p.p50Us.Thop ?? null), us(p.shiftUs.Thop ?? null), us(p.shiftUs.Tapp ?? null), us(p.shiftUs.Thyp ?? null),
+    const rows = rb.phases.map((p) => [p.label, p.svId, String(p.injectedDelayUs), us(p.p50Us.Thop ?? null), us(p.shiftUs.Thop ?? null), us(p.shiftUs.Thold ?? null), us(p.shiftUs.Tapp ?? null), us(p.shiftUs.Thyp ?? null),
       groupDigits(p.missing), p.netemDroppedSamples === null ? '–' : groupDigits(p.netemDroppedSamples)]);
-    process.stdout.write(renderTable(['phase', 'svID', 'injected', 'Thop p50', 'Thop shift', 'Tapp shift', 'Thyp shift', 'missing', 'netem dropped'], rows, new Set([2, 3, 4, 5, 6, 7, 8])));
+    process.stdout.write(renderTable(['phase', 'svID', 'injected', 'Thop p50', 'Thop shift', 'netem held (shift)', 'Tapp shift', 'Thyp shift', 'missing', 'netem dropped'], rows, new Set([2, 3, 4, 5, 6, 7, 8, 9])));
     const delayed = rb.phases.filter((p) => p.injectedDelayUs > 0);
     if (delayed.length) {
       const mean = (k: string) => delayed.reduce((a, p) => a + (p.shiftUs[k] ?? 0), 0) / delayed.length;
-      process.stdout.write(`read back: ${HOP_SEGMENT.name} moved by ${mean('Thop').toFixed(1)} µs for ${delayed[0]!.injectedDelayUs} µs injected (mean over the ${delayed.length} delayed phases; baseline: the mean of the baseline phases); Tapp by ${mean('Tapp').toFixed(1)} µs, Thyp by ${mean('Thyp').toFixed(1)} µs\n`);
+      process.stdout.write(`read back: ${HOP_SEGMENT.name} moved by ${mean('Thop').toFixed(1)} µs for ${delayed[0]!.injectedDelayUs} µs injected (mean over the ${delayed.length} delayed phases; baseline: the mean of the baseline phases); netem's queue itself held frames ${mean('Thold').toFixed(1)} µs longer; Tapp by ${mean('Tapp').toFixed(1)} µs, Thyp by ${mean('Thyp').toFixed(1)} µs\n`);
     }
     log('report: joining every record (host and guest) and computing the statistics');
     const analysis = await analyzeRecords(r.records, { segments: [HOP_SEGMENT] });

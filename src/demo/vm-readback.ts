@@ -8,16 +8,16 @@
  */
 import { analyzeRecords } from '../analyze/analyze.ts';
 import type { AnalysisResult } from '../analyze/types.ts';
-import { HOP_POINT, HOP_SEGMENT, type VmPhaseResult } from './vm.ts';
+import { HOLD_SEGMENT, HOP_POINT, HOP_SEGMENT, type VmPhaseResult } from './vm.ts';
 
 /** The segments of the guest: the hop, after it (to the application's read), and the whole of Tsub. */
-export const GUEST_SEGMENTS = [HOP_SEGMENT, { name: 'Tapp', from: HOP_POINT, to: 'T4' }] as const;
+export const GUEST_SEGMENTS = [HOP_SEGMENT, HOLD_SEGMENT, { name: 'Tapp', from: HOP_POINT, to: 'T4' }] as const;
 
 export interface PhaseReadback {
   label: string;
   svId: string;
   injectedDelayUs: number;
-  /** p50 in µs per guest segment (Thop, Tapp, Tsub). */
+  /** p50 in µs per guest segment (Thop, Thold: netem's own queue inside the hop, Tapp, Tsub). */
   p50Us: Record<string, number | null>;
   /** p50 minus the baseline's (the mean of the baseline phases' p50), µs. */
   shiftUs: Record<string, number | null>;
@@ -47,7 +47,7 @@ export async function readBackHop(vmRecord: string, phases: readonly VmPhaseResu
   const guest = await analyzeRecords([vmRecord], { join: 'iter', segments: [...GUEST_SEGMENTS] });
   const host = hypervisorRecord ? await analyzeRecords([hypervisorRecord], { join: 'iter' }) : null;
   const analysis = host ? { ...guest, segments: [...guest.segments, ...host.segments.filter((s) => s.segment === 'Thyp')] } : guest;
-  const names = [HOP_SEGMENT.name, 'Tapp', 'Tsub', ...(host ? ['Thyp'] : [])];
+  const names = [HOP_SEGMENT.name, HOLD_SEGMENT.name, 'Tapp', 'Tsub', ...(host ? ['Thyp'] : [])];
   // the baseline: every phase with the first one's impairment (A B A B alternates them), averaged
   const first = phases[0];
   const isBase = (p: VmPhaseResult) => first !== undefined && JSON.stringify(p.impairment) === JSON.stringify(first.impairment);

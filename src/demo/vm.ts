@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { labDown, labUp, type LabTopology } from '../lab/index.ts';
 import { applyImpairment } from '../lab/impair.ts';
 import { describeImpairment, type Impairment } from '../lab/impair-spec.ts';
-import { GUEST_APP_IF, guestNetemCounters } from '../lab/guest-hop.ts';
+import { GUEST_APP_IF, GUEST_HOP_IF, guestNetemCounters } from '../lab/guest-hop.ts';
 import { labExec, type LabExecHandle } from '../lab/lab-exec.ts';
 import { svtraceRoot } from '../lab/qemu.ts';
 import { writeCaptureFile } from '../pcap/index.ts';
@@ -36,6 +36,14 @@ import { inChild, type Child } from './run.ts';
 export const HOP_POINT = 'T3app';
 /** The segment that holds the guest's hop. */
 export const HOP_SEGMENT = { name: 'Thop', from: 'T3', to: HOP_POINT } as const;
+/**
+ * netem's own queue, inside the hop: the frame enters the qdisc of app0h (net_dev_queue) and leaves it to
+ * the veth driver (net_dev_start_xmit). Thold is what netem actually held the frame: the injected delay plus
+ * however late its timer released it (under TCG the emulated guest released frames up to a frame period late).
+ */
+export const QDISC_IN = 'Tqin';
+export const QDISC_OUT = 'Tqout';
+export const HOLD_SEGMENT = { name: 'Thold', from: QDISC_IN, to: QDISC_OUT } as const;
 
 export interface VmPhase {
   label: string;
@@ -162,7 +170,10 @@ export async function runVmDemo(o: VmDemoOptions): Promise<VmDemoResult> {
     const guestConfig = join(vm.share, 'trace-vm.toml');
     writeFileSync(guestConfig, [
       '# the point after the guest\'s hop: the application port receives the frame',
-      '[[trace.points]]', `name = "${HOP_POINT}"`, 'probe = "tracepoint:net:netif_receive_skb"', `interface = "${GUEST_APP_IF}"`, 'after = "T3"', '',
+      '# netem\'s queue on the hop: in and out of the qdisc of its port',
+      '[[trace.points]]', `name = "${QDISC_IN}"`, 'probe = "tracepoint:net:net_dev_queue"', `interface = "${GUEST_HOP_IF}"`, 'after = "T3"', '',
+      '[[trace.points]]', `name = "${QDISC_OUT}"`, 'probe = "tracepoint:net:net_dev_start_xmit"', `interface = "${GUEST_HOP_IF}"`, `after = "${QDISC_IN}"`, '',
+      '[[trace.points]]', `name = "${HOP_POINT}"`, 'probe = "tracepoint:net:netif_receive_skb"', `interface = "${GUEST_APP_IF}"`, `after = "${QDISC_OUT}"`, '',
     ].join('\n'));
     o.log(`hop guest: ${vm.guestIf} → netem → ${GUEST_APP_IF}, where the application listens`);
     await applyImpairment(lab, 'guest', phases[0]!.impairment);
@@ -172,7 +183,7 @@ export async function runVmDemo(o: VmDemoOptions): Promise<VmDemoResult> {
     const sub = await inGuest(runDir, [cli, 'subscribe', '-i', GUEST_APP_IF, '-d', String(totalS)], /receiving on/);
     guestJobs.push(sub.h);
     const vmRecordInShare = join(vm.share, 'trace-vm');
-    o.log(`trace: the VM's points T3 (${vm.guestIf}), ${HOP_POINT} (${GUEST_APP_IF}) and T4 (the subscriber's recvmsg), traced inside the guest${o.guestEngine === 'bpftrace' && vm.accel === 'tcg' ? ' (bpftrace takes minutes to start under TCG)' : ''}`);
+    o.log(`trace: the VM's points T3 (${vm.guestIf}), ${QDISC_IN} and ${QDISC_OUT} (netem's queue on ${GUEST_HOP_IF}), ${HOP_POINT} (${GUEST_APP_IF}) and T4 (the subscriber's recvmsg), traced inside the guest${o.guestEngine === 'bpftrace' && vm.accel === 'tcg' ? ' (bpftrace takes minutes to start under TCG)' : ''}`);
     const vmTrace = await inGuest(runDir, [cli, 'trace', ...(o.guestEngine ? ['--engine', o.guestEngine] : []), '--config', guestConfig, '--machine', 'vm', '--vm-if', vm.guestIf, '--subscriber-comm', 'svtrace-rx',
       '--layouts-from', layoutsFile, '--record', vmRecordInShare], /svtrace: tracing/);
     guestJobs.push(vmTrace.h);

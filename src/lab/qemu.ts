@@ -3,7 +3,7 @@
  * in its cache, start QEMU (daemonized, with a pidfile under the run
  * directory), pin its vCPU and emulator threads, and stop it again.
  */
-import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SvtraceError } from '../errors.ts';
@@ -87,6 +87,27 @@ function threadsOf(pid: number): Map<number, string> {
     }
   }
   return out;
+}
+
+/**
+ * Sets the timer slack of every QEMU thread (threads made later inherit it).
+ * The kernel may end a thread's timed wait up to its slack late (50 µs by
+ * default) to batch wake-ups; an idle vCPU waits for its next guest timer that
+ * way, so every guest timer (netem's, the guest's hrtimers) fired 0–50 µs late
+ * at random. Real-time threads, as SEAPATH runs its vCPUs, have none.
+ * Returns the number of threads set.
+ */
+export function tightenTimerSlack(pid: number, slackNs = 1): number {
+  let n = 0;
+  for (const tid of threadsOf(pid).keys()) {
+    try {
+      writeFileSync(`/proc/${pid}/task/${tid}/timerslack_ns`, String(slackNs));
+      n++;
+    } catch {
+      // ended meanwhile, or a kernel without timerslack_ns (before 4.6)
+    }
+  }
+  return n;
 }
 
 export interface Pinning {

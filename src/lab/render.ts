@@ -50,7 +50,7 @@ function vmRows(vm: VmTopology): string[][] {
   const emu = vm.pinning.emulatorCpus.length ? `emulator→CPU ${vm.pinning.emulatorCpus.join(',')}` : 'emulator not pinned';
   return [
     ['accel', vm.accelReason],
-    ['guest', `kernel ${vm.kernelRelease}, ${vm.vcpus} vCPU, ${vm.memoryMb} MiB, ${pins}, ${emu}${vm.bootMs !== undefined ? `, booted in ${seconds(vm.bootMs)}${vm.accel === 'tcg' ? ' (TCG)' : ''}` : ''}`],
+    ['guest', `kernel ${vm.kernelRelease}, ${vm.vcpus} vCPU, ${vm.memoryMb} MiB, ${pins}, ${emu}${vm.bootMs !== undefined ? `, booted in ${seconds(vm.bootMs)}${vm.accel === 'tcg' ? ' (TCG)' : ''}` : ''}, ${vm.timerSlackNs !== undefined ? `QEMU timer slack ${vm.timerSlackNs} ns` : 'QEMU timer slack left at its default'}`],
     ['tap', `${vm.tap}, queue ${vm.tapQueueFrames} frames`],
     ['share', `${vm.share} (the same path in the guest; \`lab down\` removes it)`],
     ['console', vm.consoleLog],

@@ -57,6 +57,8 @@ export interface VmTopology {
   kernelRelease: string;
   /** From QEMU's start to the agent's first answer. */
   bootMs?: number;
+  /** QEMU's threads' timer slack (ns), set at start: guest timers fire when due, not up to 50 µs late. */
+  timerSlackNs?: number;
 }
 
 /** The lab as data, for the commands that use it (trace, publish, subscribe). */

@@ -10,7 +10,7 @@ import type { LabConfig } from './config.ts';
 import type { Progress } from './down.ts';
 import { hasCommand, run } from './exec.ts';
 import { disableIpv6, quietUp } from './netlink.ts';
-import { findGuestImage, ourQemuPid, pinVcpus, probeKvm, QEMU_BINARY, startQemu, svtraceRoot } from './qemu.ts';
+import { findGuestImage, ourQemuPid, pinVcpus, probeKvm, QEMU_BINARY, startQemu, svtraceRoot, tightenTimerSlack } from './qemu.ts';
 import { chooseAccel, macForPrefix, TCG_NOTE, vmPaths, type QemuSpec } from './qemu-spec.ts';
 import type { LabResource, LabState, VmTopology } from './state.ts';
 import { openControl, waitForAgent } from './vm-control.ts';
@@ -80,6 +80,10 @@ export async function buildQemuVm(state: LabState, config: LabConfig, step: Step
     res.pid = await startQemu(spec, config.qemu.emulatorCpus);
   });
   vm.pid = res.pid;
+  if (res.pid !== undefined) {
+    vm.timerSlackNs = tightenTimerSlack(res.pid) > 0 ? 1 : undefined;
+    if (vm.timerSlackNs === undefined) delete vm.timerSlackNs;
+  }
   if (config.qemu.vmCpus.length > 0 && res.pid !== undefined) {
     vm.pinning = await pinVcpus(res.pid, config.qemu.vmCpus, config.qemu.emulatorCpus);
     progress(`pinned ${vm.pinning.vcpus.map((p) => `vCPU ${p.vcpu} → CPU ${p.cpu}`).join(', ')}${config.qemu.emulatorCpus.length ? `, emulator → CPU ${config.qemu.emulatorCpus.join(',')}` : ''}`);
