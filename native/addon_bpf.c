@@ -8,8 +8,17 @@
  *               pollNs?, maxBatchDelayNs?, cpu?, fifoPriority?}, onBatch) -> handle
  *   loads, fills the maps, attaches, starts the reader thread;
  *   onBatch({records: Buffer, count, final})
- * bpfTraceStats(handle) -> {counters: BigUint64Array, records, batches, polls, pollsDeferred, running}
+ * bpfTraceStats(handle) -> {counters: BigUint64Array, records, batches, polls, pollsDeferred, skippedRuns, running}
+ *   skippedRuns: runs of its programs the kernel skipped (recursion_misses, Linux 6.2+)
  * bpfTraceStop(handle) -> Promise<stats>, after the final batch (probes detached, ring drained)
+ *
+ * The flight recorder (bpf/recorder.bpf.c, bpf_recorder.c) runs on the same reader and glue:
+ * bpfRecorderSizes() -> {config, rec, counters, maxCpus}
+ * bpfRecorderOpen({object, config: Uint8Array, ringBytes, pollNs?, maxBatchDelayNs?, cpu?, fifoPriority?}, onBatch) -> handle
+ *   stats' counters are then per CPU, not summed: counters[kind * ncpus + cpu], with ncpus;
+ *   once ended, pending[2 * cpu] and [2 * cpu + 1]: since when and how many records a CPU lost
+ *   that no gap record reported (the ring stopped before its next record)
+ * bpfTraceStats and bpfTraceStop take either handle.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +34,10 @@
 typedef struct bpf_run {
   svn_run run; /* first */
   svb_tracer t;
+  int recorder; /* the flight recorder: per-CPU counters */
+  uint64_t final_percpu[SVR_N_COUNTERS * 1024]; /* the recorder's, at the end (CPUs beyond 1024 are not kept) */
+  uint64_t final_misses;
+  uint64_t pending_from[1024], pending_lost[1024]; /* the recorder's losses not yet reported by a gap record, at the end */
   handle stub; /* what run.c reads of a socket handle: never closed, never freed on its own */
   int refs;    /* the JS external and the running thread */
   int ended;
@@ -39,8 +52,50 @@ static void bpf_run_unref(napi_env env, bpf_run *r) {
   free(r);
 }
 
+static int percpu_cpus(const bpf_run *r) { return r->t.ncpus < 1024 ? r->t.ncpus : 1024; }
+
 static napi_value make_stats(napi_env env, bpf_run *r) {
   napi_value o;
+  if (r->recorder) {
+    int ncpus = percpu_cpus(r);
+    size_t n = (size_t)SVR_N_COUNTERS * ncpus;
+    uint64_t *live = NULL;
+    const uint64_t *c = r->final_percpu;
+    if (!r->ended) {
+      live = calloc((size_t)SVR_N_COUNTERS * r->t.ncpus, sizeof *live);
+      if (live) svb_read_percpu(&r->t, SVR_N_COUNTERS, live);
+      c = live;
+    }
+    napi_create_object(env, &o);
+    napi_value ab, ta;
+    void *data;
+    napi_create_arraybuffer(env, n * 8, &data, &ab);
+    uint64_t *d = data;
+    for (int k = 0; k < SVR_N_COUNTERS; k++)
+      for (int cpu = 0; cpu < ncpus; cpu++) d[(size_t)k * ncpus + cpu] = c ? c[(size_t)k * (r->ended ? ncpus : r->t.ncpus) + cpu] : 0;
+    free(live);
+    napi_create_typedarray(env, napi_biguint64_array, n, ab, 0, &ta);
+    napi_set_named_property(env, o, "counters", ta);
+    set_num(env, o, "ncpus", ncpus);
+    if (r->ended) {
+      napi_value pab, pta;
+      void *pd;
+      napi_create_arraybuffer(env, (size_t)ncpus * 16, &pd, &pab);
+      for (int cpu = 0; cpu < ncpus; cpu++) {
+        ((uint64_t *)pd)[2 * cpu] = r->pending_from[cpu];
+        ((uint64_t *)pd)[2 * cpu + 1] = r->pending_lost[cpu];
+      }
+      napi_create_typedarray(env, napi_biguint64_array, (size_t)ncpus * 2, pab, 0, &pta);
+      napi_set_named_property(env, o, "pending", pta);
+    }
+    set_num(env, o, "records", (double)r->t.records);
+    set_num(env, o, "batches", (double)r->t.batches);
+    set_num(env, o, "polls", (double)r->t.polls);
+    set_num(env, o, "pollsDeferred", (double)r->t.polls_deferred);
+    set_num(env, o, "skippedRuns", (double)(r->ended ? r->final_misses : svb_recursion_misses(&r->t)));
+    set_bool(env, o, "running", !r->ended && !atomic_load(&r->t.stop));
+    return o;
+  }
   uint64_t live[N_COUNTERS];
   const uint64_t *c = r->final_counters;
   if (!r->ended) {
@@ -58,6 +113,7 @@ static napi_value make_stats(napi_env env, bpf_run *r) {
   set_num(env, o, "batches", (double)r->t.batches);
   set_num(env, o, "polls", (double)r->t.polls);
   set_num(env, o, "pollsDeferred", (double)r->t.polls_deferred);
+  set_num(env, o, "skippedRuns", (double)(r->ended ? r->final_misses : svb_recursion_misses(&r->t)));
   set_bool(env, o, "running", !r->ended && !atomic_load(&r->t.stop));
   return o;
 }
@@ -106,7 +162,18 @@ static void bpf_finalize(napi_env env, void *data, void *hint) { /* the thread h
   bpf_run *r = data;
   napi_remove_env_cleanup_hook(env, bpf_cleanup, r);
   bpf_cleanup(r);
-  svb_read_counters(&r->t, r->final_counters);
+  r->final_misses = svb_recursion_misses(&r->t);
+  if (r->recorder) {
+    int ncpus = percpu_cpus(r);
+    uint64_t *all = calloc((size_t)SVR_N_COUNTERS * r->t.ncpus, sizeof *all);
+    if (all && svb_read_percpu(&r->t, SVR_N_COUNTERS, all) == 0)
+      for (int k = 0; k < SVR_N_COUNTERS; k++)
+        for (int cpu = 0; cpu < ncpus; cpu++) r->final_percpu[(size_t)k * ncpus + cpu] = all[(size_t)k * r->t.ncpus + cpu];
+    free(all);
+    svr_read_pending(&r->t, ncpus, r->pending_from, r->pending_lost);
+  } else {
+    svb_read_counters(&r->t, r->final_counters);
+  }
   r->ended = 1;
   svb_close(&r->t);
   run_settle(env, &r->run, make_stats(env, r));
@@ -137,6 +204,55 @@ static const void *bytes_of(napi_env env, napi_value obj, const char *name, size
   return p;
 }
 
+/* The reader thread of an opened tracer, and its handle for JS. */
+static napi_value start_run(napi_env env, bpf_run *r, napi_value on_batch, svn_thread_opts *topts, int64_t poll_ns, int64_t delay_ns) {
+  svn_error e;
+  memset(&e, 0, sizeof e);
+  r->t.poll_ns = poll_ns;
+  r->t.max_delay_ns = delay_ns;
+  r->t.max_inflight = 1;
+  r->t.deliver = bpf_deliver;
+  r->t.ctx = r;
+  r->env = env;
+  r->refs = 1;
+  r->stub.refs = 1;
+  r->run.stop = &r->t.stop;
+  r->run.evfd = r->t.evfd;
+  r->run.late_fault = &r->late_fault;
+  napi_value ext;
+  napi_create_external(env, r, external_finalize, NULL, &ext);
+  if (run_open(env, &r->run, &r->stub, ext, on_batch, "svtrace bpf", bpf_finalize, bpf_call_js) != 0) {
+    svb_close(&r->t); /* the external's finalizer frees r */
+    return NULL;
+  }
+  r->refs++; /* the thread's, dropped by bpf_finalize */
+  napi_add_env_cleanup_hook(env, bpf_cleanup, r);
+  if (run_start(&r->run, topts, bpf_thread, &r->t, &e) != 0) {
+    throw_svn(env, &e); /* bpf_finalize closes and settles */
+    return NULL;
+  }
+  return ext;
+}
+
+/* The reader's options shared by both engines: ringBytes, pollNs, maxBatchDelayNs, cpu, fifoPriority. */
+static int reader_opts(napi_env env, napi_value o, uint32_t *ring_bytes, int64_t *poll_ns, int64_t *delay_ns, svn_thread_opts *topts) {
+  int64_t ring = opt_int(env, o, "ringBytes", 16 << 20);
+  if (ring < 4096 || ring > (1 << 30) || (ring & (ring - 1))) {
+    throw_code(env, "TRACE_BPF_INVALID", "ringBytes must be a power of two from 4096 to 1 GiB");
+    return -1;
+  }
+  *ring_bytes = (uint32_t)ring;
+  if (thread_opts(env, o, topts) != 0) return -1;
+  topts->name = "svtrace-bpf";
+  *poll_ns = opt_int(env, o, "pollNs", 1000000);
+  *delay_ns = opt_int(env, o, "maxBatchDelayNs", 10000000);
+  if (*poll_ns < 10000 || *poll_ns > 1000000000 || *delay_ns < 0) {
+    throw_code(env, "TRACE_BPF_INVALID", "pollNs must be 10 µs..1 s, maxBatchDelayNs >= 0");
+    return -1;
+  }
+  return 0;
+}
+
 static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (get_args(env, info, 2, argv) != 0) return NULL;
@@ -164,21 +280,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   o.n_layouts = nl / sizeof(struct svb_layout);
   o.cands = cands;
   o.n_cands = nk / (4 + sizeof(struct svb_cands));
-  int64_t ring = opt_int(env, argv[0], "ringBytes", 16 << 20);
-  if (ring < 4096 || ring > (1 << 30) || (ring & (ring - 1))) {
-    throw_code(env, "TRACE_BPF_INVALID", "ringBytes must be a power of two from 4096 to 1 GiB");
-    return NULL;
-  }
-  o.ring_bytes = (uint32_t)ring;
   svn_thread_opts topts;
-  if (thread_opts(env, argv[0], &topts) != 0) return NULL;
-  topts.name = "svtrace-bpf";
-  int64_t poll_ns = opt_int(env, argv[0], "pollNs", 1000000);
-  int64_t delay_ns = opt_int(env, argv[0], "maxBatchDelayNs", 10000000);
-  if (poll_ns < 10000 || poll_ns > 1000000000 || delay_ns < 0) {
-    throw_code(env, "TRACE_BPF_INVALID", "pollNs must be 10 µs..1 s, maxBatchDelayNs >= 0");
-    return NULL;
-  }
+  int64_t poll_ns, delay_ns;
+  if (reader_opts(env, argv[0], &o.ring_bytes, &poll_ns, &delay_ns, &topts) != 0) return NULL;
   bpf_run *r = calloc(1, sizeof *r);
   if (!r) return NULL;
   svn_error e;
@@ -188,30 +292,51 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     throw_svn(env, &e);
     return NULL;
   }
-  r->t.poll_ns = poll_ns;
-  r->t.max_delay_ns = delay_ns;
-  r->t.max_inflight = 1;
-  r->t.deliver = bpf_deliver;
-  r->t.ctx = r;
-  r->env = env;
-  r->refs = 1;
-  r->stub.refs = 1;
-  r->run.stop = &r->t.stop;
-  r->run.evfd = r->t.evfd;
-  r->run.late_fault = &r->late_fault;
-  napi_value ext;
-  napi_create_external(env, r, external_finalize, NULL, &ext);
-  if (run_open(env, &r->run, &r->stub, ext, argv[1], "svtrace bpf", bpf_finalize, bpf_call_js) != 0) {
-    svb_close(&r->t); /* the external's finalizer frees r */
+  return start_run(env, r, argv[1], &topts, poll_ns, delay_ns);
+}
+
+static napi_value js_recorder_open(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv) != 0) return NULL;
+  char path[4096];
+  if (opt_string(env, argv[0], "object", path, sizeof path) != 1) {
+    throw_code(env, "TRACE_BPF_INVALID", "object must be the path of recorder.bpf.o");
     return NULL;
   }
-  r->refs++; /* the thread's, dropped by bpf_finalize */
-  napi_add_env_cleanup_hook(env, bpf_cleanup, r);
-  if (run_start(&r->run, &topts, bpf_thread, &r->t, &e) != 0) {
-    throw_svn(env, &e); /* bpf_finalize closes and settles */
+  size_t nc;
+  const void *config = bytes_of(env, argv[0], "config", 0, &nc);
+  if (!config || nc != sizeof(struct svr_config)) {
+    throw_code(env, "TRACE_BPF_INVALID", "config does not have the size of recorder.h's svr_config");
     return NULL;
   }
-  return ext;
+  uint32_t ring_bytes;
+  svn_thread_opts topts;
+  int64_t poll_ns, delay_ns;
+  if (reader_opts(env, argv[0], &ring_bytes, &poll_ns, &delay_ns, &topts) != 0) return NULL;
+  bpf_run *r = calloc(1, sizeof *r);
+  if (!r) return NULL;
+  r->recorder = 1;
+  svn_error e;
+  memset(&e, 0, sizeof e);
+  if (svr_open(&r->t, path, config, ring_bytes, &e) != 0) {
+    free(r);
+    throw_svn(env, &e);
+    return NULL;
+  }
+  return start_run(env, r, argv[1], &topts, poll_ns, delay_ns);
+}
+
+static napi_value js_recorder_sizes(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value o;
+  napi_create_object(env, &o);
+  set_num(env, o, "config", sizeof(struct svr_config));
+  set_num(env, o, "rec", sizeof(struct svr_rec));
+  set_num(env, o, "counters", SVR_N_COUNTERS);
+  set_num(env, o, "maxCpus", SVR_MAX_CPUS);
+  set_num(env, o, "configCpusOffset", offsetof(struct svr_config, cpus));
+  set_num(env, o, "recCommOffset", offsetof(struct svr_rec, comm));
+  return o;
 }
 
 static napi_value js_stop(napi_env env, napi_callback_info info) {
@@ -262,6 +387,8 @@ static napi_value unavailable(napi_env env, napi_callback_info info) {
 #define js_stop unavailable
 #define js_stats unavailable
 #define js_sizes unavailable
+#define js_recorder_open unavailable
+#define js_recorder_sizes unavailable
 #endif
 
 static napi_value js_available(napi_env env, napi_callback_info info) {
@@ -276,7 +403,8 @@ void bpf_trace_register(napi_env env, napi_value exports) {
     const char *name;
     napi_callback fn;
   } fns[] = {{"bpfTraceAvailable", js_available}, {"bpfTraceSizes", js_sizes}, {"bpfTraceOpen", js_open},
-             {"bpfTraceStats", js_stats},         {"bpfTraceStop", js_stop}};
+             {"bpfTraceStats", js_stats},         {"bpfTraceStop", js_stop},
+             {"bpfRecorderOpen", js_recorder_open}, {"bpfRecorderSizes", js_recorder_sizes}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);

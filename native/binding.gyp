@@ -10,10 +10,10 @@
       "libraries": ["-lpthread", "-ldl"],
       "conditions": [
         ["have_libbpf==1", {
-          "sources": ["bpf_points.c"],
+          "sources": ["bpf_points.c", "bpf_recorder.c"],
           "defines": ["SVT_HAVE_LIBBPF"],
           "libraries": ["-lbpf"],
-          "dependencies": ["points_bpf"]
+          "dependencies": ["points_bpf", "recorder_bpf"]
         }]
       ]
     }
@@ -30,6 +30,18 @@
               "inputs": ["bpf/points.bpf.c", "bpf/points.h", "bpf/build.sh"],
               "outputs": ["<(PRODUCT_DIR)/points.bpf.o"],
               "action": ["sh", "bpf/build.sh", "<(PRODUCT_DIR)/points.bpf.o"]
+            }
+          ]
+        },
+        {
+          "target_name": "recorder_bpf",
+          "type": "none",
+          "actions": [
+            {
+              "action_name": "compile_recorder_bpf",
+              "inputs": ["bpf/recorder.bpf.c", "bpf/recorder.h", "bpf/build.sh"],
+              "outputs": ["<(PRODUCT_DIR)/recorder.bpf.o"],
+              "action": ["sh", "bpf/build.sh", "<(PRODUCT_DIR)/recorder.bpf.o", "recorder.bpf.c"]
             }
           ]
         }

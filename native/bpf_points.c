@@ -83,7 +83,42 @@ static int on_record(void *ctx, void *data, size_t size) {
   return b->len >= t->max_batch_bytes && !t->stop ? -EAGAIN : 0;
 }
 
-static void fail(svn_error *e, const char *code, int err, const char *what) {
+void svb_log_begin(void) {
+  libbpf_log_len = 0;
+  libbpf_set_print(keep_print);
+}
+
+void svb_log_end(void) { libbpf_set_print(quiet_print); }
+
+int svb_load(svb_tracer *t, svn_error *e) {
+  /* The verifier gives up with EAGAIN when a signal is pending (a profiler's SIGPROF, a child's
+     SIGCHLD): those wait until the programs are loaded. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  int loaded = bpf_object__load(t->obj);
+  int load_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (loaded != 0) {
+    svb_fail(e, "TRACE_BPF_LOAD_FAILED", load_errno, "the kernel refused the BPF program");
+    return -1;
+  }
+  return 0;
+}
+
+int svb_reader_init(svb_tracer *t, svn_error *e) {
+  t->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(t->obj, "events"), on_record, t, NULL);
+  t->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  t->max_batch_bytes = 256 << 10; /* about 5 000 records: tens of ms of JS at most */
+  t->cur = batch_new(t->max_batch_bytes + 4096);
+  if (!t->rb || t->evfd < 0 || !t->cur) {
+    svb_fail(e, "TRACE_BPF_LOAD_FAILED", errno ? errno : ENOMEM, "cannot set up the ring buffer reader");
+    return -1;
+  }
+  return 0;
+}
+
+void svb_fail(svn_error *e, const char *code, int err, const char *what) {
   const char *log = libbpf_log_len ? libbpf_log : "";
   size_t n = strlen(log);
   if (n > 300) log += n - 300;
@@ -94,23 +129,23 @@ int svb_open(svb_tracer *t, const svb_open_opts *o, svn_error *e) {
   memset(t, 0, sizeof *t);
   t->config_fd = t->counters_fd = t->evfd = -1;
   t->cfg = *o->config;
-  libbpf_log_len = 0;
-  libbpf_set_print(keep_print);
+  t->stop_cfg = &t->cfg;
+  svb_log_begin();
   int ncpus = libbpf_num_possible_cpus();
   if (ncpus <= 0) {
-    fail(e, "TRACE_BPF_LOAD_FAILED", -ncpus, "cannot count the CPUs");
+    svb_fail(e, "TRACE_BPF_LOAD_FAILED", -ncpus, "cannot count the CPUs");
     return -1;
   }
   t->ncpus = ncpus;
   t->obj = bpf_object__open_file(o->object_path, NULL);
   if (!t->obj) {
-    fail(e, "TRACE_BPF_LOAD_FAILED", errno, "cannot open the BPF object");
+    svb_fail(e, "TRACE_BPF_LOAD_FAILED", errno, "cannot open the BPF object");
     return -1;
   }
   struct bpf_map *layouts = bpf_object__find_map_by_name(t->obj, "layouts");
   struct bpf_map *events = bpf_object__find_map_by_name(t->obj, "events");
   if (!layouts || !events) {
-    fail(e, "TRACE_BPF_LOAD_FAILED", ENOENT, "the BPF object lacks its maps");
+    svb_fail(e, "TRACE_BPF_LOAD_FAILED", ENOENT, "the BPF object lacks its maps");
     goto err;
   }
   bpf_map__set_max_entries(layouts, o->n_layouts ? o->n_layouts : 1);
@@ -121,23 +156,12 @@ int svb_open(svb_tracer *t, const svb_open_opts *o, svn_error *e) {
     snprintf(name, sizeof name, "%s_prog", PROBE_TP[p]);
     struct bpf_program *prog = bpf_object__find_program_by_name(t->obj, name);
     if (!prog) {
-      fail(e, "TRACE_BPF_LOAD_FAILED", ENOENT, "the BPF object lacks a probe program");
+      svb_fail(e, "TRACE_BPF_LOAD_FAILED", ENOENT, "the BPF object lacks a probe program");
       goto err;
     }
     bpf_program__set_autoload(prog, t->cfg.n_points[p] > 0);
   }
-  /* The verifier gives up with EAGAIN when a signal is pending (a profiler's SIGPROF, a child's
-     SIGCHLD): those wait until the programs are loaded. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);
-  int loaded = bpf_object__load(t->obj);
-  int load_errno = errno;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (loaded != 0) {
-    fail(e, "TRACE_BPF_LOAD_FAILED", load_errno, "the kernel refused the BPF program");
-    goto err;
-  }
+  if (svb_load(t, e) != 0) goto err;
   int layouts_fd = bpf_map__fd(layouts);
   int points_fd = bpf_object__find_map_fd_by_name(t->obj, "points");
   int cands_fd = bpf_object__find_map_fd_by_name(t->obj, "cands");
@@ -163,24 +187,17 @@ int svb_open(svb_tracer *t, const svb_open_opts *o, svn_error *e) {
     if (!t->links[p]) {
       int err = errno;
       t->links[p] = NULL;
-      fail(e, "TRACE_BPF_ATTACH_FAILED", err, "cannot attach to a raw tracepoint");
+      svb_fail(e, "TRACE_BPF_ATTACH_FAILED", err, "cannot attach to a raw tracepoint");
       goto err;
     }
   }
-  t->rb = ring_buffer__new(bpf_map__fd(events), on_record, t, NULL);
-  t->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  t->max_batch_bytes = 256 << 10; /* about 5 000 records: tens of ms of JS at most */
-  t->cur = batch_new(t->max_batch_bytes + 4096);
-  if (!t->rb || t->evfd < 0 || !t->cur) {
-    fail(e, "TRACE_BPF_LOAD_FAILED", errno ? errno : ENOMEM, "cannot set up the ring buffer reader");
-    goto err;
-  }
-  libbpf_set_print(quiet_print);
+  if (svb_reader_init(t, e) != 0) goto err;
+  svb_log_end();
   return 0;
 map_err:
-  fail(e, "TRACE_BPF_LOAD_FAILED", errno, "cannot fill the BPF maps");
+  svb_fail(e, "TRACE_BPF_LOAD_FAILED", errno, "cannot fill the BPF maps");
 err:
-  libbpf_set_print(quiet_print);
+  svb_log_end();
   svb_close(t);
   return -1;
 }
@@ -225,9 +242,9 @@ void svb_consume_main(svb_tracer *t) {
   }
   /* Stop: nothing matches after the flag; detaching waits for every program still running. */
   uint32_t zero = 0;
-  t->cfg.stop = 1;
-  bpf_map_update_elem(t->config_fd, &zero, &t->cfg, BPF_ANY);
-  for (int p = 0; p < SVB_N_PROBES; p++) {
+  *(uint32_t *)t->stop_cfg = 1; /* both configs begin with `stop` */
+  bpf_map_update_elem(t->config_fd, &zero, t->stop_cfg, BPF_ANY);
+  for (int p = 0; p < SVB_MAX_LINKS; p++) {
     if (t->links[p]) bpf_link__destroy(t->links[p]);
     t->links[p] = NULL;
   }
@@ -251,8 +268,36 @@ int svb_read_counters(svb_tracer *t, uint64_t *out) {
   return 0;
 }
 
+uint64_t svb_recursion_misses(svb_tracer *t) {
+  uint64_t n = 0;
+  struct bpf_program *prog;
+  if (!t->obj) return 0;
+  bpf_object__for_each_program(prog, t->obj) {
+    int fd = bpf_program__fd(prog);
+    if (fd < 0) continue;
+    struct bpf_prog_info info;
+    uint32_t len = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) n += info.recursion_misses;
+  }
+  return n;
+}
+
+int svb_read_percpu(svb_tracer *t, uint32_t n, uint64_t *out) {
+  memset(out, 0, (size_t)n * t->ncpus * sizeof *out);
+  if (t->counters_fd < 0) return -1;
+  uint64_t *per_cpu = calloc(t->ncpus, sizeof *per_cpu);
+  if (!per_cpu) return -1;
+  for (uint32_t i = 0; i < n; i++) {
+    if (bpf_map_lookup_elem(t->counters_fd, &i, per_cpu) != 0) continue;
+    memcpy(out + (size_t)i * t->ncpus, per_cpu, t->ncpus * sizeof *per_cpu);
+  }
+  free(per_cpu);
+  return 0;
+}
+
 void svb_close(svb_tracer *t) {
-  for (int p = 0; p < SVB_N_PROBES; p++) {
+  for (int p = 0; p < SVB_MAX_LINKS; p++) {
     if (t->links[p]) bpf_link__destroy(t->links[p]);
     t->links[p] = NULL;
   }

@@ -6,4 +6,5 @@ here=$(dirname "$0")
 cc=$(command -v clang-14 || command -v clang)
 arch=$(uname -m)
 case "$arch" in x86_64) inc=/usr/include/x86_64-linux-gnu ;; aarch64) inc=/usr/include/aarch64-linux-gnu ;; *) inc=/usr/include/$arch-linux-gnu ;; esac
-exec "$cc" -O2 -g -Wall -target bpf -I"$inc" -c "$here/points.bpf.c" -o "$1"
+# build.sh OUTPUT [SOURCE]: SOURCE defaults to points.bpf.c
+exec "$cc" -O2 -g -Wall -target bpf -I"$inc" -c "$here/${2:-points.bpf.c}" -o "$1"

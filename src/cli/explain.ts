@@ -14,7 +14,7 @@ import { traceConfigFrom } from './trace.ts';
 
 interface Flags {
   config?: string; machine?: string; lab?: string | boolean; ingress?: string; vmPort?: string; vmIf?: string; subscriberComm?: string;
-  duration: string; thresholdUs: string; out?: string; cpus?: string; windowS: string; worst: string; json?: boolean;
+  duration: string; thresholdUs: string; out?: string; cpus?: string; engine?: string; windowS: string; worst: string; json?: boolean;
 }
 
 function num(v: string, flag: string, ok: (n: number) => boolean, example: string): number {
@@ -38,6 +38,7 @@ export function register(program: Command): void {
     .option('-t, --threshold-us <us>', 'explain samples slower than this', '100')
     .option('-o, --out <dir>', 'write explanations.json and one Chrome/Perfetto trace per worst sample here')
     .option('--cpus <list>', 'record only these CPUs (e.g. 1,3; default all)')
+    .option('--engine <name>', 'bpf (the binary point tracer and flight recorder; the default where libbpf and BTF are there) or bpftrace (the generated programs, readable)')
     .option('--window-s <s>', 'seconds of recorder history kept per CPU', '2')
     .option('--worst <n>', 'Chrome traces for this many worst samples', '5')
     .option('--json', 'print the result as JSON instead of the summary')

@@ -182,7 +182,7 @@ async function runTraceCommand(f: Flags): Promise<number> {
       process.stderr.write(`svtrace: tracing ${s.points.map((p) => `${p.name} (${p.probes.join(', ')})`).join(', ')}; streams ${s.streams.map((x) => printable(x.svId)).join(', ')}\n`);
       if (s.metricsUrl) process.stderr.write(`svtrace: metrics on ${s.metricsUrl}\n`);
       if (s.recorderPid !== null && explainOpts) {
-        process.stderr.write(`svtrace: flight recorder attached (bpftrace pid ${s.recorderPid}); explaining ${explainOpts.segment.name} over ${groupDigits(explainOpts.thresholdNs / 1000)} µs${recordDir ? ` into ${join(recordDir, EXPLAIN_DIR)}` : ' (no --record: the explanations are printed only)'}\n`);
+        process.stderr.write(`svtrace: flight recorder attached (${trace.engine === 'bpf' ? 'bpf engine, in this process' : `bpftrace pid ${s.recorderPid}`}); explaining ${explainOpts.segment.name} over ${groupDigits(explainOpts.thresholdNs / 1000)} µs${recordDir ? ` into ${join(recordDir, EXPLAIN_DIR)}` : ' (no --record: the explanations are printed only)'}\n`);
       }
     },
     onSecond: (s) => {

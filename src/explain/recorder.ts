@@ -87,7 +87,13 @@ export interface RecorderStats {
   /** Softirqs shorter than softirqMinNs, counted in the kernel and not printed (null when END did not run). */
   shortSoftirqs?: number | null;
   softirqMinNs?: number;
+  /** Runs of the recorder's programs the kernel skipped (bpf engine, Linux 6.2+; absent or null: not counted). */
+  skippedRuns?: number | null;
+  /** Which engine recorded: the generated recorder.bt (bpftrace) or recorder.bpf.c (bpf). */
+  engine?: RecorderEngine;
 }
+
+export type RecorderEngine = 'bpftrace' | 'bpf';
 
 export interface RecorderOptions extends RecorderSpec {
   /** How much history to keep per CPU (default 2 s). */
@@ -192,7 +198,7 @@ export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> 
     return {
       durationMs, events, eventsPerS: durationMs > 0 ? events / (durationMs / 1000) : 0, lostEvents, kernelEvents,
       lostLines, lostInRun, notReceivedAtStop: Math.max(0, lostLines - lostInRun), otherLines, ringOverflowed: ring.overflowed,
-      shortSoftirqs: ended ? [...shortPerCpu.values()].reduce((a, b) => a + b, 0) : null, softirqMinNs: o.softirqMinNs ?? DEFAULT_SOFTIRQ_MIN_NS,
+      shortSoftirqs: ended ? [...shortPerCpu.values()].reduce((a, b) => a + b, 0) : null, softirqMinNs: o.softirqMinNs ?? DEFAULT_SOFTIRQ_MIN_NS, engine: 'bpftrace',
     };
   };
   let stopping: Promise<RecorderStats> | null = null;

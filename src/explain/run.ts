@@ -14,7 +14,8 @@ import { startTrace, type PointEvent, type TraceConfig, type TraceSummary } from
 import { ringCoverage, ringSlice, tasksAt, type RecorderEvent, type SwitchEvent, type EventRing } from './events.ts';
 import { aggregateCauses, explainSample, type CauseRow, type Explanation, type LateSample, type SampleSegment, type SamplePoint, type SchedPolicy } from './explain.ts';
 import { exportChromeTrace, type ChromeTrace } from './chrome.ts';
-import { startRecorder, type Recorder, type RecorderStats } from './recorder.ts';
+import { startRecorder, type Recorder, type RecorderEngine, type RecorderStats } from './recorder.ts';
+import { startBpfRecorder } from './recorder-bpf.ts';
 
 export interface ExplainerOptions {
   /** Samples whose segment takes longer are explained. */
@@ -30,6 +31,8 @@ export interface ExplainerOptions {
   log?: (line: string) => void;
   /** At the end, wait up to this long for the recorder's output to catch up past the last late sample (default 20 s). */
   drainS?: number;
+  /** The flight recorder's engine: recorder.bt through bpftrace (the default) or the binary recorder.bpf.c. */
+  engine?: RecorderEngine;
   /** Every recorder event as it arrives (for a second look at the raw data). */
   onRecorderEvent?: (e: RecorderEvent) => void;
 }
@@ -78,7 +81,7 @@ export interface Explainer {
   onPoint(e: PointEvent): void;
   /** Starts the flight recorder (after the tracer, so learning layouts does not compete with it). */
   attach(): Promise<void>;
-  /** The recorder's bpftrace pid, once attached. */
+  /** The process that records (bpftrace's, or this one with the bpf engine), once attached. */
   recorderPid(): number | undefined;
   /** After the tracer has stopped: lets the recorder catch up, stops it, explains what is left. */
   finish(trace: TraceSummary): Promise<ExplainRunResult>;
@@ -262,7 +265,8 @@ export function createExplainer(o: ExplainerOptions): Explainer {
   };
 
   const attach = async () => {
-    recorder = o.record === false ? null : await startRecorder({
+    const start = o.engine === 'bpf' ? startBpfRecorder : startRecorder;
+    recorder = o.record === false ? null : await start({
       ...(o.cpus ? { cpus: o.cpus } : {}), windowS: o.windowS ?? 2, onWarning: warn,
       onEvent: (e) => {
         o.onRecorderEvent?.(e);
@@ -320,14 +324,14 @@ export function createExplainer(o: ExplainerOptions): Explainer {
 
 export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult> {
   const log = o.log ?? (() => undefined);
-  const explainer = createExplainer(o);
+  const explainer = createExplainer({ ...o, engine: o.engine ?? o.trace.engine ?? 'bpftrace' });
   let trace: Awaited<ReturnType<typeof startTrace>> | null = null;
   let finished = false;
   try {
     trace = await startTrace(o.trace, { onPoint: explainer.onPoint, onWarning: (w) => explainer.warn(w.message) }, { stopOnSignals: false });
     await explainer.attach();
     const pid = explainer.recorderPid();
-    log(`tracing ${trace.points.map((p) => p.name).join(', ')}${o.record !== false ? ` with the flight recorder (bpftrace pid ${pid})` : ' without the recorder'}`);
+    log(`tracing ${trace.points.map((p) => p.name).join(', ')}${o.record !== false ? ` with the flight recorder (${o.engine ?? o.trace.engine ?? 'bpftrace'} engine, pid ${pid})` : ' without the recorder'}`);
     await o.onReady?.();
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, o.durationS * 1000);

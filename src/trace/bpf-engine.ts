@@ -21,7 +21,6 @@ import { loadAddon } from '../net/addon.ts';
 import { BPF_SIZES, C_LOST, C_MATCHED, C_SHORT, C_UNKNOWN, packBpfConfig, readRecords } from './bpf-pack.ts';
 import { handleFrame, handleUnknown, summarize, type Handlers, type TraceState, type TraceSummary } from './events.ts';
 import type { FrameLayout } from './layout.ts';
-import { recursionMisses } from './skips.ts';
 import type { ProgramPoint } from './generate.ts';
 
 export interface BpfStats {
@@ -31,6 +30,8 @@ export interface BpfStats {
   batches: number;
   polls: number;
   pollsDeferred: number;
+  /** Runs of the engine's own programs the kernel skipped (recursion_misses; Linux 6.2+ counts them). */
+  skippedRuns: number;
   running: boolean;
 }
 
@@ -49,7 +50,8 @@ interface BpfAddon {
   bpfTraceStop(h: BpfHandle): Promise<BpfStats>;
 }
 
-const OBJECT_FILE = 'native/build/Release/points.bpf.o';
+const OBJECT_DIR = 'native/build/Release/';
+const OBJECT_FILE = OBJECT_DIR + 'points.bpf.o';
 
 export function bpfAddon(): BpfAddon {
   return loadAddon() as unknown as BpfAddon;
@@ -71,8 +73,9 @@ export function bpfEngineUnavailable(): string | null {
   return null;
 }
 
-export function bpfObjectPath(): string | null {
-  const candidates = ['../../', '../'].map((up) => fileURLToPath(new URL(up + OBJECT_FILE, import.meta.url)));
+/** Where a BPF object the addon's build compiled is (points.bpf.o, the trace engine's; recorder.bpf.o, the flight recorder's). */
+export function bpfObjectPath(file = 'points.bpf.o'): string | null {
+  const candidates = ['../../', '../'].map((up) => fileURLToPath(new URL(up + OBJECT_DIR + file, import.meta.url)));
   return candidates.find((p) => existsSync(p)) ?? null;
 }
 
@@ -160,8 +163,6 @@ export function startBpfEngine(state: TraceState, h: Handlers, o: BpfEngineOptio
   const stop = () => {
     stopping ??= (async () => {
       clearInterval(timer);
-      // counted by the kernel per program (recursion protection): read while this process still holds them
-      skippedRuns = recursionMisses(process.pid);
       let error: unknown = null;
       try {
         last = await addon.bpfTraceStop(handle);
@@ -170,6 +171,9 @@ export function startBpfEngine(state: TraceState, h: Handlers, o: BpfEngineOptio
         try { last = addon.bpfTraceStats(handle); } catch { /* gone */ }
       }
       if (last) {
+        // counted by the kernel per program (recursion protection), for this engine's programs only
+        // (a flight recorder in the same process has its own)
+        skippedRuns = last.skippedRuns;
         checkLost(last);
         for (const [id, p] of state.points) {
           const c = (k: number) => Number(last!.counters[id * BPF_SIZES.counters + k]!);

@@ -137,7 +137,8 @@ export async function runTrace(o: TraceRunOptions): Promise<TraceRunResult> {
   const joiner: LiveJoiner = createJoiner(rolePoints, limitsNs);
   const sequences = new Map<string, SequenceState>();
   const missing = () => new Map([...sequences].map(([k, s]) => [k, s.missing]));
-  const explainer = o.explain ? createExplainer({ ...o.explain, log: (l) => log(`explain: ${l}`) }) : null;
+  // one engine: the flight recorder runs on the engine the points do
+  const explainer = o.explain ? createExplainer({ engine: o.trace.engine ?? 'bpftrace', ...o.explain, log: (l) => log(`explain: ${l}`) }) : null;
 
   // what the run opened (a holder: the closures below assign it)
   const opened: { writer: RecordWriter | null; metrics: Awaited<ReturnType<typeof serveMetrics>> | null } = { writer: null, metrics: null };
