@@ -1,7 +1,9 @@
 /**
  * The observer effect of `svtrace trace --explain` (issue 7), as root, in the
  * one-machine lab (Linux bridge):
- *   npm run bench -- explain [--streams 8] [--duration 10] [--rounds 1]
+ *   npm run bench -- explain [--streams 8] [--duration 10] [--rounds 1] [--engine bpf|bpftrace]
+ * (--engine: the engine of the points and the flight recorder; default the
+ * CLI's, bpf where it can run)
  * The same publish + trace twice per round, plain and with --explain (the
  * order alternates between rounds): the publisher sends N streams × 4000/s
  * through the bridge, the svtrace CLI traces T1/T2 into a record for D s.
@@ -63,6 +65,8 @@ function svtrace(args: string[]): Promise<{ code: number | null; stderr: string 
   });
 }
 
+let engineArgs: string[] = [];
+
 async function oneRun(lab: LabTopology, runDir: string, dir: string, mode: 'plain' | 'explain', streams: number, durationS: number): Promise<RunFigures> {
   const rec = join(dir, `${mode}-${streams}-${Date.now()}`);
   const ac = new AbortController();
@@ -71,7 +75,7 @@ async function oneRun(lab: LabTopology, runDir: string, dir: string, mode: 'plai
   try {
     await new Promise((r) => setTimeout(r, 1500));
     const load = loadavg()[0]!;
-    const r = await svtrace(['trace', '--lab', runDir, '--machine', 'hypervisor', '-d', String(durationS), '--record', rec, ...(mode === 'explain' ? ['--explain'] : [])]);
+    const r = await svtrace(['trace', '--lab', runDir, '--machine', 'hypervisor', '-d', String(durationS), '--record', rec, ...engineArgs, ...(mode === 'explain' ? ['--explain'] : [])]);
     if (r.code !== 0) throw new Error(`svtrace trace (${mode}) exited ${r.code}: ${r.stderr.slice(-800)}`);
     const manifest = JSON.parse(readFileSync(join(rec, 'manifest.json'), 'utf8')) as { counters?: Record<string, number> };
     const a = await analyzeRecords([rec], { join: 'iter' });
@@ -95,9 +99,9 @@ const f1 = (v: number | null) => (v === null ? '–' : v.toFixed(1));
 
 function line(r: RunFigures): string {
   const rec = r.recorder
-    ? `recorder ${groupDigits(r.recorder.events)} events (${groupDigits(r.recorder.eventsPerS)}/s), lost by bpftrace ${groupDigits(r.recorder.lostEvents)}, lost while running ${groupDigits(r.recorder.lostInRun)}, unread at stop ${groupDigits(r.recorder.notReceivedAtStop)}, ring overflow ${groupDigits(r.recorder.ringOverflowed)}; ${groupDigits(r.late)} late (> 100 µs), ${groupDigits(r.explained)} explained`
+    ? `recorder ${groupDigits(r.recorder.events)} events (${groupDigits(r.recorder.eventsPerS)}/s, ${r.recorder.engine ?? 'bpftrace'}), lost to a full buffer ${groupDigits(r.recorder.lostEvents)},${r.recorder.skippedRuns ? ` runs skipped ${groupDigits(r.recorder.skippedRuns)},` : ''} lost while running ${groupDigits(r.recorder.lostInRun)}, unread at stop ${groupDigits(r.recorder.notReceivedAtStop)}, ring overflow ${groupDigits(r.recorder.ringOverflowed)}; ${groupDigits(r.late)} late (> 100 µs), ${groupDigits(r.explained)} explained`
     : 'no recorder';
-  return `${r.mode.padEnd(7)}  Thyp p50 ${f1(r.p50Us).padStart(6)} µs  p99 ${f1(r.p99Us).padStart(7)} µs  samples ${groupDigits(r.samples)} of ~${groupDigits(r.expected)}; points lost by bpftrace ${groupDigits(r.lostEvents)}, matched but not received ${groupDigits(r.lostLines)}; ${rec}; load ${r.load.toFixed(1)}`;
+  return `${r.mode.padEnd(7)}  Thyp p50 ${f1(r.p50Us).padStart(6)} µs  p99 ${f1(r.p99Us).padStart(7)} µs  samples ${groupDigits(r.samples)} of ~${groupDigits(r.expected)}; points lost to a full buffer ${groupDigits(r.lostEvents)}, matched but not received ${groupDigits(r.lostLines)}; ${rec}; load ${r.load.toFixed(1)}`;
 }
 
 /**
@@ -112,6 +116,12 @@ export async function benchExplain(args: string[]): Promise<void> {
   if (process.getuid?.() !== 0) { console.log('skipped: needs root (lab, bpftrace)'); return; }
   if (!existsSync('/sys/kernel/tracing/events/sched')) { console.log('skipped: tracefs is not mounted at /sys/kernel/tracing'); return; }
   let streams = arg(args, 'streams', 8);
+  const ei = args.indexOf('--engine');
+  if (ei >= 0) {
+    const e = args[ei + 1];
+    if (e !== 'bpf' && e !== 'bpftrace') throw new Error(`--engine ${e} is neither bpf nor bpftrace`);
+    engineArgs = ['--engine', e];
+  }
   const durationS = arg(args, 'duration', 10), rounds = arg(args, 'rounds', 1);
   const dir = mkdtempSync(join(tmpdir(), 'svtrace-bench-explain-'));
   const runDir = join(dir, 'lab');
@@ -120,7 +130,7 @@ export async function benchExplain(args: string[]): Promise<void> {
   process.on('SIGINT', onSigint);
   try {
     const lab = (await labUp({ runDir, switch: 'bridge', prefix: `be${(process.pid % 10000).toString(36)}` })).topology;
-    console.log(`lab: Linux bridge ${lab.bridge}; ${durationS} s of tracing per run, ${streams} streams × ${RATE}/s asked; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    console.log(`lab: Linux bridge ${lab.bridge}; engine ${engineArgs[1] ?? 'the CLI\'s default'}; ${durationS} s of tracing per run, ${streams} streams × ${RATE}/s asked; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     const pairs: Array<{ plain: RunFigures; explain: RunFigures }> = [];
     for (let round = 0; round < rounds; round++) {
       const order: Array<'plain' | 'explain'> = round % 2 === 0 ? ['plain', 'explain'] : ['explain', 'plain'];

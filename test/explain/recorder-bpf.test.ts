@@ -68,7 +68,8 @@ test('recording for real: the same switches as the bpftrace recorder beside it, 
     sb = await bin.stop();
     sbt = await bt.stop();
   }
-  t.diagnostic(`bpf: ${sb.events} events, kernel ${sb.kernelEvents}, lost ${sb.lostEvents}, short softirqs ${sb.shortSoftirqs}; bpftrace: ${sbt.events} events, lost ${sbt.lostLines}`);
+  const wakeups = (r: typeof bin) => (r.ring.cpus.get(0)?.events ?? []).filter((e) => e.kind === 'wakeup').length;
+  t.diagnostic(`bpf: ${sb.events} events (${wakeups(bin)} wake-ups on CPU 0), kernel ${sb.kernelEvents}, lost ${sb.lostEvents}, runs skipped ${sb.skippedRuns}, short softirqs ${sb.shortSoftirqs}; bpftrace: ${sbt.events} events (${wakeups(bt)} wake-ups), lost ${sbt.lostLines}`);
   assert.equal(sb.engine, 'bpf');
   assert.equal(sb.kernelEvents, sb.events, 'every event the kernel wrote was received');
   assert.equal(sb.lostLines, 0);
