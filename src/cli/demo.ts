@@ -125,7 +125,7 @@ export function register(program: Command): void {
           process.stdout.write(`\nWhy samples were late (flight recorder on the hypervisor):\n${renderExplainSummary(r.explain, 3)}`);
           const rec = r.explain.recorder;
           if ((rec && (rec.lostEvents > 0 || rec.lostInRun > 0)) || r.explain.trace.lostEvents > 0) {
-            process.stdout.write(`note: bpftrace lost events with the recorder beside the tracer: this machine does not carry ${streams} streams with --explain; try --streams ${Math.max(1, Math.floor(streams / 2))}\n`);
+            process.stdout.write(`note: ${r.explain.recorder?.engine === 'bpf' ? 'events were lost' : 'bpftrace lost events'} with the recorder beside the tracer: this machine does not carry ${streams} streams with --explain; try --streams ${Math.max(1, Math.floor(streams / 2))}\n`);
           }
         }
         process.stdout.write(`\nrecords: ${r.records.join(', ')}\nreport:  ${files.html}\n`);

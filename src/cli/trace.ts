@@ -6,7 +6,7 @@
 import { layoutsFromCapture } from '../trace/layout-capture.ts';
 import type { Command } from 'commander';
 import type { InterfaceRef, TraceConfig, TraceEngine } from '../trace/config.ts';
-import { bpfEngineUnavailable } from '../trace/bpf-engine.ts';
+import { defaultTraceEngine } from '../trace/bpf-engine.ts';
 import { runTrace } from '../trace/run.ts';
 import { qemuTapPoint } from '../trace/tap.ts';
 import { readLabState } from '../lab/index.ts';
@@ -47,12 +47,8 @@ export function explainFlags(f: Flags, role: string | undefined, limitsUs: Recor
   return { segment, thresholdNs: thresholdUs * 1000, windowS, worst, ...(cpus ? { cpus } : {}) };
 }
 
-/** The binary engine where it can run (its observer effect is a fraction of bpftrace's: npm run bench -- trace), else bpftrace. */
 function defaultEngine(): TraceEngine {
-  const why = bpfEngineUnavailable();
-  if (why === null) return 'bpf';
-  process.stderr.write(`svtrace: tracing with bpftrace: the bpf engine cannot run here (${printable(why)})\n`);
-  return 'bpftrace';
+  return defaultTraceEngine((why) => process.stderr.write(`svtrace: tracing with bpftrace: the bpf engine cannot run here (${printable(why)})\n`));
 }
 
 /** "eth1" or "svtvm0@svt-vm" (interface in a named network namespace). */

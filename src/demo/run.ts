@@ -79,7 +79,7 @@ export function tuningPlan(cpuCount: number, subscriberFifo = 50): TuningPlan {
     steps: [
       `subscriber receive thread (svtrace-rx) at SCHED_FIFO ${subscriberFifo}, pinned to CPU ${sub}`,
       `publisher transmit thread (svtrace-tx) pinned to CPU ${others[0]}`,
-      `hypervisor tracer (bpftrace) pinned to ${list}`,
+      `hypervisor tracer (its bpftrace, or the bpf engine's reader thread) pinned to ${list}`,
       'NIC/tap interrupts: none to steer in this lab (veth pairs raise no IRQ; their softirq runs on the sending CPU)',
     ],
     subscriber: { fifoPriority: subscriberFifo, cpu: sub },
@@ -165,7 +165,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     // the frames' layouts are known from the publisher: no need to learn them from traffic
     const layouts = streams.map((s) => layoutFromFrame(frameTemplate(s).bytes));
     let traceError: string | null = null;
-    o.log('trace: attaching bpftrace to the hypervisor points T1 and T2');
+    o.log('trace: attaching to the hypervisor points T1 and T2');
     let started!: () => void;
     const startedP = new Promise<'started'>((r) => { started = () => r('started'); });
     traceOutcome = runTrace({
@@ -176,7 +176,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       onWarning: (m) => o.log(`trace: warning: ${m}`),
       log: (l) => o.log(l),
       onStarted: (st) => {
-        if (st.recorderPid !== null) o.log(`explain: flight recorder attached (bpftrace pid ${st.recorderPid}); late Thyp samples (> ${o.explain!.thresholdNs / 1000} µs) will be explained`);
+        if (st.recorderPid !== null) o.log(`explain: flight recorder attached (pid ${st.recorderPid}); late Thyp samples (> ${o.explain!.thresholdNs / 1000} µs) will be explained`);
         started();
       },
     }).then((result) => ({ result }), (error: unknown) => ({ error }));

@@ -16,6 +16,7 @@ import { aggregateCauses, explainSample, type CauseRow, type Explanation, type L
 import { exportChromeTrace, type ChromeTrace } from './chrome.ts';
 import { startRecorder, type Recorder, type RecorderEngine, type RecorderStats } from './recorder.ts';
 import { startBpfRecorder } from './recorder-bpf.ts';
+import { defaultTraceEngine } from '../trace/bpf-engine.ts';
 
 export interface ExplainerOptions {
   /** Samples whose segment takes longer are explained. */
@@ -324,14 +325,15 @@ export function createExplainer(o: ExplainerOptions): Explainer {
 
 export async function runExplain(o: ExplainRunOptions): Promise<ExplainRunResult> {
   const log = o.log ?? (() => undefined);
-  const explainer = createExplainer({ ...o, engine: o.engine ?? o.trace.engine ?? 'bpftrace' });
+  const engine = o.engine ?? o.trace.engine ?? defaultTraceEngine((why) => log(`tracing with bpftrace: the bpf engine cannot run here (${why})`));
+  const explainer = createExplainer({ ...o, engine });
   let trace: Awaited<ReturnType<typeof startTrace>> | null = null;
   let finished = false;
   try {
-    trace = await startTrace(o.trace, { onPoint: explainer.onPoint, onWarning: (w) => explainer.warn(w.message) }, { stopOnSignals: false });
+    trace = await startTrace({ ...o.trace, engine }, { onPoint: explainer.onPoint, onWarning: (w) => explainer.warn(w.message) }, { stopOnSignals: false });
     await explainer.attach();
     const pid = explainer.recorderPid();
-    log(`tracing ${trace.points.map((p) => p.name).join(', ')}${o.record !== false ? ` with the flight recorder (${o.engine ?? o.trace.engine ?? 'bpftrace'} engine, pid ${pid})` : ' without the recorder'}`);
+    log(`tracing ${trace.points.map((p) => p.name).join(', ')}${o.record !== false ? ` with the flight recorder (${engine} engine, pid ${pid})` : ' without the recorder'}`);
     await o.onReady?.();
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, o.durationS * 1000);

@@ -74,6 +74,18 @@ export function bpfEngineUnavailable(): string | null {
 }
 
 /** Where a BPF object the addon's build compiled is (points.bpf.o, the trace engine's; recorder.bpf.o, the flight recorder's). */
+/**
+ * The engine when none is asked for, the same for the CLI, the library and
+ * the demo: the binary engine where it can run (its observer effect is a
+ * fraction of bpftrace's: npm run bench -- trace), else bpftrace, saying why.
+ */
+export function defaultTraceEngine(onFallback?: (why: string) => void): 'bpf' | 'bpftrace' {
+  const why = bpfEngineUnavailable();
+  if (why === null) return 'bpf';
+  onFallback?.(why);
+  return 'bpftrace';
+}
+
 export function bpfObjectPath(file = 'points.bpf.o'): string | null {
   const candidates = ['../../', '../'].map((up) => fileURLToPath(new URL(up + OBJECT_DIR + file, import.meta.url)));
   return candidates.find((p) => existsSync(p)) ?? null;

@@ -52,7 +52,7 @@ export interface StreamSpec {
 
 export interface TraceConfig {
   role?: TraceRole;
-  /** Which engine takes the points (default bpftrace). */
+  /** Which engine takes the points and runs the flight recorder (default: bpf where it can run, else bpftrace). */
   engine?: TraceEngine;
   /** hypervisor: the NIC where SV arrives (T1). */
   ingress?: InterfaceRef;

@@ -25,6 +25,7 @@ import { ROLE_POINTS, pointOrder } from '../path/index.ts';
 import { createExplainer, type ExplainRunResult, type ExplainerOptions } from '../explain/run.ts';
 import { EXPLAIN_DIR, writeExplainDir } from '../explain/files.ts';
 import type { TraceConfig } from './config.ts';
+import { defaultTraceEngine } from './bpf-engine.ts';
 import { startTrace, type PointEvent, type TraceSession, type TraceSummary, type TraceWarning } from './runner.ts';
 import type { TraceStream } from './events.ts';
 
@@ -131,6 +132,9 @@ export async function runTrace(o: TraceRunOptions): Promise<TraceRunResult> {
   const durationS = o.durationS ?? Infinity;
   if (!(durationS > 0)) throw new SvtraceError('USAGE', `the duration ${durationS} is not a positive number of seconds`, { hint: 'e.g. -d 60' });
   const log = o.log ?? (() => undefined);
+  // one engine for the points and the flight recorder, chosen once (the CLI's choice, where it made one)
+  const engine = o.trace.engine ?? defaultTraceEngine((why) => log(`tracing with bpftrace: the bpf engine cannot run here (${why})`));
+  const traceConfig: TraceConfig = { ...o.trace, engine };
   const warnings = warningThrottle(o.onWarning ?? (() => undefined));
   const limitsNs = Object.fromEntries(Object.entries(o.limitsUs).map(([k, v]) => [k, v * 1000]));
   const rolePoints = [...ROLE_POINTS[role]];
@@ -138,7 +142,7 @@ export async function runTrace(o: TraceRunOptions): Promise<TraceRunResult> {
   const sequences = new Map<string, SequenceState>();
   const missing = () => new Map([...sequences].map(([k, s]) => [k, s.missing]));
   // one engine: the flight recorder runs on the engine the points do
-  const explainer = o.explain ? createExplainer({ engine: o.trace.engine ?? 'bpftrace', ...o.explain, log: (l) => log(`explain: ${l}`) }) : null;
+  const explainer = o.explain ? createExplainer({ engine, ...o.explain, log: (l) => log(`explain: ${l}`) }) : null;
 
   // what the run opened (a holder: the closures below assign it)
   const opened: { writer: RecordWriter | null; metrics: Awaited<ReturnType<typeof serveMetrics>> | null } = { writer: null, metrics: null };
@@ -179,7 +183,7 @@ export async function runTrace(o: TraceRunOptions): Promise<TraceRunResult> {
   let explained: ExplainRunResult | null = null;
   let summary: TraceSummary | null = null;
   try {
-    session = await startTrace(o.trace, { onPoint, onWarning: (w) => warnings.warn(w) }, {
+    session = await startTrace(traceConfig, { onPoint, onWarning: (w) => warnings.warn(w) }, {
       ...(o.printProgram ? { printProgram: o.printProgram } : {}),
       ...(o.stopOnSignals === false ? { stopOnSignals: false } : {}),
       ...(o.cpus ? { cpus: o.cpus } : {}),
@@ -189,9 +193,9 @@ export async function runTrace(o: TraceRunOptions): Promise<TraceRunResult> {
           const after = Object.fromEntries((o.trace.points ?? []).filter((p) => p.after && pointOrder(p.name) === null).map((p) => [p.name, p.after!]));
           const writer = opened.writer = await openRecordWriter(o.recordDir, {
             role: 'trace', points: points.map((p) => p.name), startedNs: clockNowNs(),
-            clock: { name: 'realtime', note: `${(o.trace.engine ?? 'bpftrace') === 'bpf' ? 'bpf_ktime_get_ns' : 'bpftrace nsecs'} (CLOCK_MONOTONIC) mapped to CLOCK_REALTIME with a measured offset, re-measured every 10 s` },
+            clock: { name: 'realtime', note: `${engine === 'bpf' ? 'bpf_ktime_get_ns' : 'bpftrace nsecs'} (CLOCK_MONOTONIC) mapped to CLOCK_REALTIME with a measured offset, re-measured every 10 s` },
             ...(o.command ? { command: o.command } : {}),
-            extra: { machine: role, engine: o.trace.engine ?? 'bpftrace', points: points.map((p) => ({ name: p.name, probes: p.probes })), ...guestOfLab() },
+            extra: { machine: role, engine, points: points.map((p) => ({ name: p.name, probes: p.probes })), ...guestOfLab() },
           }, { onError: (e) => fail(e) });
           if (Object.keys(after).length) writer.update({ pointsAfter: after });
         }

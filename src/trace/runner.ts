@@ -20,7 +20,7 @@ import { choosePlan, planPoints } from './plan.ts';
 import { probeDef } from './probes.ts';
 import { startBpftrace } from './session.ts';
 import { createTraceState, handleLine, summarize, type PointEvent, type TraceState, type TraceSummary, type TraceStream, type TraceWarning } from './events.ts';
-import { startBpfEngine } from './bpf-engine.ts';
+import { defaultTraceEngine, startBpfEngine } from './bpf-engine.ts';
 import type { TraceEngine } from './config.ts';
 
 export type { PointEvent, TraceSummary, TraceStream, TraceWarning } from './events.ts';
@@ -161,7 +161,7 @@ export async function startTrace(input: TraceConfig | unknown, handlers: TraceHa
   }
   const streams = streamsOf(config, layouts);
   const stopComm = stopCommFor(process.pid);
-  const engine = config.engine ?? 'bpftrace';
+  const engine = config.engine ?? defaultTraceEngine((why) => handlers.onWarning?.({ kind: 'bpftrace-output', message: `tracing with bpftrace: the bpf engine cannot run here (${why})`, count: 1 }));
   // the bpf engine runs its own fixed program; the bpftrace one stays printable as what it does
   const program = engine === 'bpftrace' || options.printProgram ? generateTraceProgram({ points, layouts, unknownSamples: config.unknownSamples ?? 4, stopComm }) : '';
   if (program) options.printProgram?.(engine === 'bpf' ? `// --engine bpf runs native/bpf/points.bpf.c with this config; the same points as bpftrace would trace them:\n${program}` : program);

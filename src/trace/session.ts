@@ -67,6 +67,8 @@ export function startBpftrace(opts: BpftraceRunOptions): BpftraceRun {
   const out = createLineSplitter((line) => {
     if (!isReady && line === opts.readyMarker) {
       isReady = true;
+      // bpftrace has read and attached the program: its file goes now, so an svtrace killed -9 later leaves none behind
+      file.dispose();
       resolveReady();
       return;
     }

@@ -1,7 +1,9 @@
 /**
  * Points along a path (T2 transmit, T3 receive, T4 in a subscriber reading by
  * recvmsg or from a PACKET_RX_RING), and the runner's behaviour when things
- * go wrong: lost output, signals, a bpftrace that does not stop.
+ * go wrong: lost output, signals, a bpftrace that does not stop. The path
+ * tests run the default engine (bpf where it can run); the failure tests are
+ * bpftrace's own and ask for it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -94,7 +96,7 @@ test('lost output is counted (bpftrace "Lost N events" and kernel count minus li
   try {
     const warnings: TraceWarning[] = [];
     let n = 0;
-    const session = await startTrace({ vmInterface: { name: link!.rx, netns: link!.rxNs }, layouts },
+    const session = await startTrace({ engine: 'bpftrace', vmInterface: { name: link!.rx, netns: link!.rxNs }, layouts },
       { onPoint: () => { n++; }, onWarning: (w) => warnings.push(w) },
       { capabilities: caps!, stopOnSignals: false, perfBufferPages: 1 });
     process.kill(session.bpftracePid!, 'SIGSTOP');
@@ -119,7 +121,7 @@ test('SIGTERM stops the trace cleanly (END output and maps arrive); a bpftrace t
   const lab = createLab('s');
   const [link] = lab.links;
   try {
-    const cfg = { vmInterface: { name: link!.rx, netns: link!.rxNs }, layouts };
+    const cfg = { engine: 'bpftrace' as const, vmInterface: { name: link!.rx, netns: link!.rxNs }, layouts };
     const s1 = await startTrace(cfg, {}, { capabilities: caps! });
     await lab.replay(link!, ['-q', '-L', '10', fixture('SV_Normal_Traffic.pcap')]);
     await sleep(200);
@@ -149,7 +151,7 @@ test('a full map is reported (bpftrace -k warnings), never silent', opts, async 
     const warnings: TraceWarning[] = [];
     let n = 0;
     // Two points but room for one key per map: the second point's counter update fails.
-    const session = await startTrace({ vmPort: { name: link!.tx, netns: link!.txNs }, vmInterface: { name: link!.rx, netns: link!.rxNs }, layouts },
+    const session = await startTrace({ engine: 'bpftrace', vmPort: { name: link!.tx, netns: link!.txNs }, vmInterface: { name: link!.rx, netns: link!.rxNs }, layouts },
       { onPoint: () => { n++; }, onWarning: (w) => warnings.push(w) },
       { capabilities: caps!, stopOnSignals: false, bpftraceEnv: { BPFTRACE_MAP_KEYS_MAX: '1' } });
     await lab.replay(link!, ['-q', '-L', '20', '--pps=2000', fixture('SV_Normal_Traffic.pcap')]);

@@ -165,6 +165,11 @@ test('Ctrl-C on the terminal (SIGINT to the whole job) still drains bpftrace; sv
   const gone = await until(() => !alive(orphan[0]!), 15_000);
   if (!gone) process.kill(orphan[0]!, 'SIGKILL');
   assert.ok(gone, 'bpftrace ended itself when svtrace died');
+  // and the program file went once bpftrace had attached it: nothing of this run is left in the temporary directory
+  const left = readdirSync(tmpdir()).filter((d) => d.startsWith('svtrace-bt-')).filter((d) => {
+    try { return readFileSync(join(tmpdir(), d, 'svtrace.bt'), 'utf8').includes(` on ${pair.ifB} `); } catch { return false; }
+  });
+  assert.deepEqual(left, [], 'the program file of the killed run is gone');
 });
 
 test('svtrace killed -9 while bpftrace is still starting (compiling, not yet attached) takes bpftrace with it', { skip, timeout: 60_000 }, async () => {

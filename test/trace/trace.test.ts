@@ -27,7 +27,7 @@ test('T3 traces every frame of SV_Normal_Traffic (tagged, 10161 frames) at its o
   try {
     const c = collect();
     const session = await startTrace(
-      { role: 'vm', vmInterface: { name: link!.rx, netns: link!.rxNs }, streams: [{ svId: '4001' }] },
+      { engine: 'bpftrace', role: 'vm', vmInterface: { name: link!.rx, netns: link!.rxNs }, streams: [{ svId: '4001' }] },
       c.handlers,
       { capabilities: caps!, stopOnSignals: false, onLearnReady: () => { void lab.replay(link!, ['-q', '-L', '40', '--topspeed', fixture('SV_Normal_Traffic.pcap')]); } },
     );
@@ -63,7 +63,7 @@ test('streams with the same APPID and svIDs of the same byte sum ("4001", "4010"
     const layouts = ids.map((id) => layoutFromFrame(frames[ids.indexOf(id)]!));
     const c = collect();
     const session = await startTrace(
-      { vmInterface: { name: link!.rx, netns: link!.rxNs }, streams: ids.map((svId) => ({ svId, appId: 0x4001, smpCntWrap: 4800 })), layouts, unknownSamples: 2 },
+      { engine: 'bpftrace', vmInterface: { name: link!.rx, netns: link!.rxNs }, streams: ids.map((svId) => ({ svId, appId: 0x4001, smpCntWrap: 4800 })), layouts, unknownSamples: 2 },
       c.handlers, { capabilities: caps!, stopOnSignals: false },
     );
     await lab.replay(link!, ['-q', pcap]);
@@ -89,7 +89,7 @@ test('untagged 50new.pcap (svID MU857SJ85Mod2MU103, long-form BER lengths) is le
   try {
     const c = collect();
     const session = await startTrace(
-      { vmInterface: { name: link!.rx, netns: link!.rxNs }, streams: [{ svId: 'MU857SJ85Mod2MU103' }] },
+      { engine: 'bpftrace', vmInterface: { name: link!.rx, netns: link!.rxNs }, streams: [{ svId: 'MU857SJ85Mod2MU103' }] },
       c.handlers,
       { capabilities: caps!, stopOnSignals: false, onLearnReady: () => { void lab.replay(link!, ['-q', '-L', '5', '--topspeed', fixture('50new.pcap')]); } },
     );
@@ -115,6 +115,7 @@ test('ifindex repeats across namespaces: the filter on (ifindex, netns inode) ke
     const [normal] = await readFrames('SV_Normal_Traffic.pcap');
     const c = collect();
     const session = await startTrace({
+      engine: 'bpftrace',
       points: [
         { name: 'RX0', probe: 'tracepoint:net:netif_receive_skb', interface: { name: l0!.rx, netns: l0!.rxNs } },
         { name: 'RX1', probe: 'tracepoint:net:netif_receive_skb', interface: { name: l1!.rx, netns: l1!.rxNs } },
