@@ -313,6 +313,7 @@ static napi_value js_recorder_open(napi_env env, napi_callback_info info) {
   svn_thread_opts topts;
   int64_t poll_ns, delay_ns;
   if (reader_opts(env, argv[0], &ring_bytes, &poll_ns, &delay_ns, &topts) != 0) return NULL;
+  topts.name = "svtrace-rec"; /* apart from the points' reader in what the recorder itself records */
   bpf_run *r = calloc(1, sizeof *r);
   if (!r) return NULL;
   r->recorder = 1;

@@ -123,7 +123,9 @@ static __always_inline struct svr_rec *reserve(__u8 type, __u64 t, __u32 cpu) {
   __u32 zero = 0;
   struct cpu_state *s = bpf_map_lookup_elem(&state, &zero);
   if (!s) return 0;
-  if (s->lost) {
+  /* The count changes with atomic adds only: a program nested on this CPU (an IRQ's) may lose one meanwhile. */
+  __u64 n = s->lost;
+  if (n) {
     struct svr_rec *g = bpf_ringbuf_reserve(&events, sizeof *g, 0);
     if (g) {
       __builtin_memset(g, 0, sizeof *g);
@@ -131,15 +133,15 @@ static __always_inline struct svr_rec *reserve(__u8 type, __u64 t, __u32 cpu) {
       g->cpu = cpu;
       g->t_mono_ns = t;
       g->aux = s->lost_from_ns;
-      g->prio = (__s32)(s->lost > 0x7fffffff ? 0x7fffffff : s->lost);
-      s->lost = 0;
+      g->prio = (__s32)(n > 0x7fffffff ? 0x7fffffff : n);
       bpf_ringbuf_submit(g, BPF_RB_NO_WAKEUP);
+      __sync_fetch_and_add(&s->lost, -(__s64)(n > 0x7fffffff ? 0x7fffffff : n));
     }
   }
   struct svr_rec *r = s->lost ? 0 : bpf_ringbuf_reserve(&events, sizeof *r, 0);
   if (!r) {
     if (s->lost == 0) s->lost_from_ns = t;
-    s->lost++;
+    __sync_fetch_and_add(&s->lost, 1);
     count(SVR_C_LOST);
     return 0;
   }
