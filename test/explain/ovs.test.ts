@@ -115,6 +115,9 @@ test('a SCHED_FIFO hog on the CPU of ovs-vswitchd is named as the cause of the s
     t.diagnostic(`with the recorder and the hog: ${r.samples} samples, Thyp p50 ${((r.p50Ns ?? 0) / 1000).toFixed(0)} µs; threshold ${(thresholdNs / 1000).toFixed(0)} µs; ${r.late} late, ${r.explanations.length} explained`);
     t.diagnostic(`recorder: ${rec.events} events, ${rec.eventsPerS.toFixed(0)}/s on CPU ${OVS_CPU}; bpftrace lost ${rec.lostEvents}; ${rec.lostInRun} lost while running, ${rec.notReceivedAtStop} in flight at stop (of ${rec.kernelEvents}); points lost ${r.trace.lostEvents}, not received ${r.trace.lostLines}`);
     t.diagnostic(`causes: ${r.causes.slice(0, 6).map((c) => `${c.key} ×${c.count} ${(c.totalDelayNs / 1000).toFixed(0)} µs`).join('; ')}`);
+    const unknownWhy = new Map<string, number>();
+    for (const x of r.explanations) if (x.primary.kind === 'unknown') { const k = (x.reason ?? '').replace(/\d[\d ]*(\.\d+)?/g, 'N'); unknownWhy.set(k, (unknownWhy.get(k) ?? 0) + 1); }
+    t.diagnostic(`unknown, by reason: ${[...unknownWhy].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, n]) => `${n}× ${k}`).join(' | ') || 'none'}; e.g. ${r.explanations.filter((x) => x.primary.kind === 'unknown').slice(0, 2).map((x) => x.text).join(' | ')}`);
     assert.equal(typeof rec.lostEvents, 'number');
     assert.ok(rec.kernelEvents !== null, 'the recorder reached END: its kernel count is known');
     assert.ok(rec.eventsPerS > 0);
