@@ -90,7 +90,7 @@ test('recording for real: the same switches as the bpftrace recorder beside it, 
   let i = 0;
   for (const k of kb) {
     while (i < ka.length && ka[i] !== k) i++;
-    assert.ok(i < ka.length, `bpftrace saw a switch the bpf recorder did not (in order): ${k}; bpf has ${ka.filter((x) => x.startsWith(k.split("/")[0]!)).slice(0, 5).join(", ")}\nbpf:\n${ka.slice(0, 20).join('\n')}\nbpftrace:\n${kb.slice(0, 20).join('\n')}`);
+    if (i >= ka.length) assert.fail(`bpftrace saw a switch the bpf recorder did not (in order): ${k}; bpf has ${ka.filter((x) => x.startsWith(k.split("/")[0]!)).slice(0, 5).join(", ")}\nbpf:\n${ka.slice(0, 20).join('\n')}\nbpftrace:\n${kb.slice(0, 20).join('\n')}`);
     i++;
   }
   assert.ok(ka.length - kb.length <= sbt.lostLines, `the bpf recorder has ${ka.length - kb.length} switches more than bpftrace, which lost ${sbt.lostLines} lines`);
