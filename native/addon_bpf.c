@@ -54,61 +54,52 @@ static void bpf_run_unref(napi_env env, bpf_run *r) {
 
 static int percpu_cpus(const bpf_run *r) { return r->t.ncpus < 1024 ? r->t.ncpus : 1024; }
 
-static napi_value make_stats(napi_env env, bpf_run *r) {
-  napi_value o;
-  if (r->recorder) {
-    int ncpus = percpu_cpus(r);
-    size_t n = (size_t)SVR_N_COUNTERS * ncpus;
-    uint64_t *live = NULL;
-    const uint64_t *c = r->final_percpu;
-    if (!r->ended) {
-      live = calloc((size_t)SVR_N_COUNTERS * r->t.ncpus, sizeof *live);
-      if (live) svb_read_percpu(&r->t, SVR_N_COUNTERS, live);
-      c = live;
-    }
-    napi_create_object(env, &o);
-    napi_value ab, ta;
-    void *data;
-    napi_create_arraybuffer(env, n * 8, &data, &ab);
-    uint64_t *d = data;
-    for (int k = 0; k < SVR_N_COUNTERS; k++)
-      for (int cpu = 0; cpu < ncpus; cpu++) d[(size_t)k * ncpus + cpu] = c ? c[(size_t)k * (r->ended ? ncpus : r->t.ncpus) + cpu] : 0;
-    free(live);
-    napi_create_typedarray(env, napi_biguint64_array, n, ab, 0, &ta);
-    napi_set_named_property(env, o, "counters", ta);
-    set_num(env, o, "ncpus", ncpus);
-    if (r->ended) {
-      napi_value pab, pta;
-      void *pd;
-      napi_create_arraybuffer(env, (size_t)ncpus * 16, &pd, &pab);
-      for (int cpu = 0; cpu < ncpus; cpu++) {
-        ((uint64_t *)pd)[2 * cpu] = r->pending_from[cpu];
-        ((uint64_t *)pd)[2 * cpu + 1] = r->pending_lost[cpu];
-      }
-      napi_create_typedarray(env, napi_biguint64_array, (size_t)ncpus * 2, pab, 0, &pta);
-      napi_set_named_property(env, o, "pending", pta);
-    }
-    set_num(env, o, "records", (double)r->t.records);
-    set_num(env, o, "batches", (double)r->t.batches);
-    set_num(env, o, "polls", (double)r->t.polls);
-    set_num(env, o, "pollsDeferred", (double)r->t.polls_deferred);
-    set_num(env, o, "skippedRuns", (double)(r->ended ? r->final_misses : svb_recursion_misses(&r->t)));
-    set_bool(env, o, "running", !r->ended && !atomic_load(&r->t.stop));
-    return o;
-  }
-  uint64_t live[N_COUNTERS];
-  const uint64_t *c = r->final_counters;
-  if (!r->ended) {
-    svb_read_counters(&r->t, live);
-    c = live;
-  }
-  napi_create_object(env, &o);
+/* o[name] = a BigUint64Array copy of src[0..n) (zeros where src is NULL). */
+static void set_u64_array(napi_env env, napi_value o, const char *name, const uint64_t *src, size_t n) {
   napi_value ab, ta;
   void *data;
-  napi_create_arraybuffer(env, sizeof live, &data, &ab);
-  memcpy(data, c, sizeof live);
-  napi_create_typedarray(env, napi_biguint64_array, N_COUNTERS, ab, 0, &ta);
-  napi_set_named_property(env, o, "counters", ta);
+  napi_create_arraybuffer(env, n * sizeof(uint64_t), &data, &ab);
+  if (src) memcpy(data, src, n * sizeof(uint64_t));
+  else memset(data, 0, n * sizeof(uint64_t));
+  napi_create_typedarray(env, napi_biguint64_array, n, ab, 0, &ta);
+  napi_set_named_property(env, o, name, ta);
+}
+
+/* The recorder's counters per CPU (counters[kind * ncpus + cpu]) and, once ended, its pending losses. */
+static void set_recorder_counters(napi_env env, napi_value o, bpf_run *r) {
+  int ncpus = percpu_cpus(r);
+  size_t n = (size_t)SVR_N_COUNTERS * ncpus;
+  if (r->ended) {
+    set_u64_array(env, o, "counters", r->final_percpu, n);
+    uint64_t pending[2 * 1024];
+    for (int cpu = 0; cpu < ncpus; cpu++) {
+      pending[2 * cpu] = r->pending_from[cpu];
+      pending[2 * cpu + 1] = r->pending_lost[cpu];
+    }
+    set_u64_array(env, o, "pending", pending, (size_t)ncpus * 2);
+  } else {
+    uint64_t *all = calloc((size_t)SVR_N_COUNTERS * r->t.ncpus, sizeof *all);
+    uint64_t *kept = calloc(n, sizeof *kept);
+    if (all && kept && svb_read_percpu(&r->t, SVR_N_COUNTERS, all) == 0)
+      for (int k = 0; k < SVR_N_COUNTERS; k++)
+        memcpy(kept + (size_t)k * ncpus, all + (size_t)k * r->t.ncpus, ncpus * sizeof *kept);
+    set_u64_array(env, o, "counters", kept, n);
+    free(all);
+    free(kept);
+  }
+  set_num(env, o, "ncpus", ncpus);
+}
+
+static napi_value make_stats(napi_env env, bpf_run *r) {
+  napi_value o;
+  napi_create_object(env, &o);
+  if (r->recorder) {
+    set_recorder_counters(env, o, r);
+  } else {
+    uint64_t live[N_COUNTERS];
+    if (!r->ended) svb_read_counters(&r->t, live);
+    set_u64_array(env, o, "counters", r->ended ? r->final_counters : live, N_COUNTERS);
+  }
   set_num(env, o, "records", (double)r->t.records);
   set_num(env, o, "batches", (double)r->t.batches);
   set_num(env, o, "polls", (double)r->t.polls);

@@ -166,6 +166,20 @@ export function pushEvent(ring: EventRing, e: RecorderEvent): void {
   }
 }
 
+/**
+ * A recorded event into the ring, and to `onEvent`; a softirq recorded as
+ * one event at its exit brings its entry back first, in its place.
+ */
+export function recordEvent(ring: EventRing, e: RecorderEvent, onEvent?: (e: RecorderEvent) => void): void {
+  if (e.kind === 'softirq-exit' && e.entryNs !== undefined) {
+    const entry: RecorderEvent = { kind: 'softirq-entry', tMonoNs: e.entryNs, cpu: e.cpu, vec: e.vec };
+    pushEvent(ring, entry);
+    onEvent?.(entry);
+  }
+  pushEvent(ring, e);
+  onEvent?.(e);
+}
+
 /** The time span the ring holds for every CPU it has seen: [latest first event, earliest last event]. */
 export function ringCoverage(ring: EventRing): { fromMonoNs: bigint; toMonoNs: bigint } | null {
   let from: bigint | null = null, to: bigint | null = null;

@@ -13,7 +13,7 @@
  */
 import { SvtraceError } from '../errors.ts';
 import { bpfAddon, bpfEngineUnavailable, bpfObjectPath } from '../trace/bpf-engine.ts';
-import { createRing, pushEvent, type RecorderEvent } from './events.ts';
+import { createRing, recordEvent, type RecorderEvent } from './events.ts';
 import type { Recorder, RecorderGap, RecorderOptions, RecorderStats } from './recorder.ts';
 import { validateCpus } from './recorder.ts';
 
@@ -129,13 +129,7 @@ export async function startBpfRecorder(o: BpfRecorderOptions = {}): Promise<Reco
   let events = 0, lostInRun = 0, finalSeen = false;
   const onEvent = (e: RecorderEvent) => {
     events++;
-    if (e.kind === 'softirq-exit' && e.entryNs !== undefined) {
-      const entry: RecorderEvent = { kind: 'softirq-entry', tMonoNs: e.entryNs, cpu: e.cpu, vec: e.vec };
-      pushEvent(ring, entry);
-      o.onEvent?.(entry);
-    }
-    pushEvent(ring, e);
-    o.onEvent?.(e);
+    recordEvent(ring, e, o.onEvent);
   };
   const onGap = (g: RecorderGap) => {
     lostInRun += g.lost;

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { SvtraceError } from '../errors.ts';
 import { parseLost, parseMapLine } from '../trace/parse.ts';
 import { startBpftrace } from '../trace/session.ts';
-import { createRing, parseRecorderLine, pushEvent, type EventRing, type RecorderEvent } from './events.ts';
+import { createRing, parseRecorderLine, recordEvent, type EventRing, type RecorderEvent } from './events.ts';
 
 export interface RecorderSpec {
   /** CPUs to record; empty or absent = all. */
@@ -141,13 +141,7 @@ export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> 
       events++;
       receivedPerCpu.set(e.cpu, (receivedPerCpu.get(e.cpu) ?? 0) + 1);
       lastEventT.set(e.cpu, e.tMonoNs);
-      if (e.kind === 'softirq-exit' && e.entryNs !== undefined) {
-        const entry: RecorderEvent = { kind: 'softirq-entry', tMonoNs: e.entryNs, cpu: e.cpu, vec: e.vec };
-        pushEvent(ring, entry);
-        o.onEvent?.(entry);
-      }
-      pushEvent(ring, e);
-      o.onEvent?.(e);
+      recordEvent(ring, e, o.onEvent);
       return;
     }
     if (line === 'SVTRACE_RECORDER_END') { ended = true; return; }
