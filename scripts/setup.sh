@@ -40,8 +40,8 @@ stamp=node_modules/.svtrace-setup
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ ! -f native/build/Release/svtrace_net.node ]; then
   npm ci --no-audit --no-fund >&2
   touch "$stamp"
-elif [ ! -f native/build/Release/points.bpf.o ] && pkg-config --exists libbpf 2>/dev/null; then
-  # libbpf arrived after the addon was built: build it again with the binary trace engine
+elif { [ ! -f native/build/Release/points.bpf.o ] || [ ! -f native/build/Release/recorder.bpf.o ]; } && pkg-config --exists libbpf 2>/dev/null; then
+  # libbpf arrived after the addon was built (or an older build lacks the recorder): build it again with the binary engines
   npm run install >&2
 elif [ -n "$(find native -name '*.[ch]' -newer native/build/Release/svtrace_net.node -print -quit)$(find native/binding.gyp -newer native/build/Release/svtrace_net.node -print -quit)" ]; then
   # C sources changed since the addon was built (a pull, a rebase): rebuild it
