@@ -28,6 +28,7 @@ test('bad flags are usage errors with a hint', async () => {
     [['--cpus', '1,', '--ingress', 'a', '--vm-port', 'b'], /EXPLAIN_INVALID_CPU/],
     [['--worst', '1.5', '--ingress', 'a', '--vm-port', 'b'], /--worst 1.5 is not valid/],
     [['--machine', 'toaster'], /neither hypervisor nor vm/],
+    [['--engine', 'dtrace', '--ingress', 'a', '--vm-port', 'b'], /--engine dtrace is neither bpftrace nor bpf/],
     [['--config', '/nonexistent/svtrace.toml'], /error/],
   ] as Array<[string[], RegExp]>) {
     const r = await run(args);
