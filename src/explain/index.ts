@@ -1,14 +1,15 @@
 /**
  * src/explain: why a sample was late. A flight recorder of scheduling and
- * interrupt context (recorder.bt) beside the point tracer, pure explanations
+ * interrupt context (recorder.bpf.c, or recorder.bt through bpftrace) beside the point tracer, pure explanations
  * of late samples from its events, a per-run cause table, and a
  * Chrome/Perfetto trace of the worst samples.
  */
 export {
-  parseRecorderLine, createRing, pushEvent, ringCoverage, ringSlice, tasksAt, softirqName, wasPreempted, SOFTIRQ_NAMES,
+  parseRecorderLine, createRing, pushEvent, recordEvent, ringCoverage, ringSlice, tasksAt, softirqName, wasPreempted, SOFTIRQ_NAMES,
   type RecorderEvent, type SwitchEvent, type WakeupEvent, type MigrateEvent, type SoftirqEvent, type IrqEvent, type EventRing,
 } from './events.ts';
-export { generateRecorderProgram, startRecorder, validateCpus, type Recorder, type RecorderOptions, type RecorderSpec, type RecorderStats, type RecorderGap } from './recorder.ts';
+export { generateRecorderProgram, startRecorder, validateCpus, type Recorder, type RecorderOptions, type RecorderSpec, type RecorderStats, type RecorderGap, type RecorderEngine } from './recorder.ts';
+export { startBpfRecorder, bpfRecorderUnavailable, packRecorderConfig, readRecorderRecords, RECORDER_SIZES, type BpfRecorderOptions } from './recorder-bpf.ts';
 export { bucketize, taskOnCpu, type Buckets, type TaskRef } from './replay.ts';
 export {
   explainSample, aggregateCauses, topByCount, policyOf,
