@@ -8,14 +8,14 @@
 // test fails or `lab up` is killed.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { labDown, labStatus, labUp } from '../../src/lab/index.ts';
 import { hasCommand } from '../../src/lab/exec.ts';
 import { labExec } from '../../src/lab/lab-exec.ts';
-import { findGuestImage, qemuByCommandLine } from '../../src/lab/qemu.ts';
+import { findGuestImage, qemuByCommandLine, svtraceRoot } from '../../src/lab/qemu.ts';
 import { vmPaths } from '../../src/lab/qemu-spec.ts';
 import { leftovers, qemuSkipReason, removeDir, tempRunDir, uniquePrefix } from './helpers/lab-env.ts';
 
@@ -118,6 +118,27 @@ test('lab up --vm qemu: a real guest on a tap; lab exec; subscribe in the guest 
   assert.equal(uname.code, 7);
   assert.equal(uname.out, `${findGuestImage().release}\n${vm.hostname}\n`);
   assert.equal(uname.err, 'to-stderr\n');
+  // the flight recorder's binary engine on the guest's own kernel (Linux 6.1 here): loads, records, loses nothing
+  const recScript = join(vm.share, 'recorder.mjs');
+  writeFileSync(recScript, `const m = await import(${JSON.stringify(join(svtraceRoot(), 'dist', 'index.js'))});
+const why = m.bpfRecorderUnavailable();
+if (why) { console.log(JSON.stringify({ why })); process.exit(0); }
+const r = await m.startBpfRecorder({ windowS: 5 });
+await new Promise((res) => setTimeout(res, 1500));
+const s = await r.stop();
+const kinds = {};
+for (const q of r.ring.cpus.values()) for (const e of q.events.slice(q.head)) kinds[e.kind] = (kinds[e.kind] ?? 0) + 1;
+console.log(JSON.stringify({ events: s.events, kernel: s.kernelEvents, lost: s.lostLines, kinds }));
+`);
+  const rec = await (await inVm(runDir, ['node', recScript])).done;
+  assert.equal(rec.code, 0, rec.err);
+  const recOut = JSON.parse(rec.out.trim().split('\n').pop()!) as { why?: string; events: number; kernel: number | null; lost: number; kinds: Record<string, number> };
+  if (recOut.why) t.diagnostic(`the binary recorder cannot run in the guest: ${recOut.why}`);
+  else {
+    t.diagnostic(`binary recorder in the guest: ${recOut.events} events in 1.5 s, kernel ${recOut.kernel}, lost ${recOut.lost}; ${JSON.stringify(recOut.kinds)}`);
+    assert.equal(recOut.kernel, recOut.events, 'every event the guest kernel wrote was received');
+    assert.ok((recOut.kinds.switch ?? 0) > 0 && (recOut.kinds.wakeup ?? 0) > 0, 'switches and wake-ups recorded');
+  }
   let pubOut = '';
   const inPub = await labExec(runDir, 'pub', ['sh', '-c', 'ip -o link show; exit 3'], { stdout: (b) => { pubOut += b.toString(); }, stderr: () => {} });
   assert.equal(await inPub.done, 3, 'lab exec pub runs in the publisher namespace and returns the exit code');
