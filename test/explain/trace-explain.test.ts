@@ -20,15 +20,18 @@ import { analyzeRecords } from '../../src/analyze/index.ts';
 import { writeReport } from '../../src/report/index.ts';
 import { haveTool, isRoot, runCli } from '../helpers/cli.ts';
 import { checkSchema } from './chrome-schema.ts';
+import { bpfRecorderUnavailable } from '../../src/explain/recorder-bpf.ts';
 
-function skipReason(): string | undefined {
+function skipReason(engine: 'bpf' | 'bpftrace'): string | undefined {
+  if (engine === 'bpf') { const why = bpfRecorderUnavailable(); if (why) return `the bpf engine cannot run here: ${why}`; }
   if (!isRoot()) return 'needs root (lab, bpftrace)';
   for (const t of ['bpftrace', 'ip']) if (!haveTool(t)) return `${t} is not installed`;
   if (!existsSync('/sys/kernel/tracing/events/sched')) return 'tracefs is not mounted at /sys/kernel/tracing';
   return undefined;
 }
 
-test('trace --explain writes explanations into the record that load, with valid Chrome traces, and the report shows them', { skip: skipReason(), timeout: 240_000 }, async (t) => {
+for (const engine of ['bpf', 'bpftrace'] as const) {
+test(`trace --explain (${engine} engine) writes explanations into the record that load, with valid Chrome traces, and the report shows them`, { skip: skipReason(engine), timeout: 240_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), `svtrace-trace-explain-${process.pid}-`));
   const runDir = join(dir, 'lab'), rec = join(dir, 'hyp');
   const ac = new AbortController();
@@ -40,7 +43,7 @@ test('trace --explain writes explanations into the record that load, with valid 
     });
     await new Promise((r) => setTimeout(r, 1000));
     const cli = await runCli(['trace', '--lab', runDir, '--machine', 'hypervisor', '-d', '5', '--record', rec,
-      '--explain', '--explain-threshold-us', '15', '--explain-window-s', '3', '--explain-worst', '3'], { timeoutMs: 200_000 });
+      '--engine', engine, '--explain', '--explain-threshold-us', '15', '--explain-window-s', '3', '--explain-worst', '3'], { timeoutMs: 200_000 });
     ac.abort();
     await pub.catch(() => undefined);
     t.diagnostic(cli.stderr.split('\n').filter((l) => /explain|recorder|warning/.test(l)).slice(0, 8).join('\n'));
@@ -54,6 +57,7 @@ test('trace --explain writes explanations into the record that load, with valid 
     t.diagnostic(`Thyp ${d.samples} samples, p50 ${(d.p50Ns ?? 0) / 1000} µs, ${d.late} over 15 µs, ${d.explanations.length} explained; recorder ${d.recorder?.events} events, lost ${d.recorder?.lostEvents} + ${d.recorder?.lostInRun} + ${d.recorder?.notReceivedAtStop} at stop; causes ${d.causes.slice(0, 4).map((c) => `${c.key} ×${c.count}`).join(', ')}`);
     assert.equal(d.segment, 'Thyp');
     assert.equal(d.thresholdNs, 15_000);
+    assert.equal(d.recorder?.engine, engine, 'the recorder ran on the points\' engine');
     assert.equal(d.windowS, 3);
     assert.ok(d.samples > 5000, `samples flowed (${d.samples})`);
     assert.ok(d.recorder && d.recorder.events > 0 && d.recorder.kernelEvents !== null, 'the recorder ran and reached END');
@@ -90,3 +94,4 @@ test('trace --explain writes explanations into the record that load, with valid 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+}
