@@ -37,7 +37,6 @@ interface RecorderAddon {
 export function bpfRecorderUnavailable(): string | null {
   const why = bpfEngineUnavailable();
   if (why !== null) return why;
-  if (bpfObjectPath(OBJECT) === null) return `the BPF object native/build/Release/${OBJECT} was not built (npm run install)`;
   if (typeof (bpfAddon() as unknown as RecorderAddon).bpfRecorderSizes !== 'function') return 'the addon predates the binary recorder (npm run install)';
   return null;
 }

@@ -57,7 +57,7 @@ export function bpfAddon(): BpfAddon {
   return loadAddon() as unknown as BpfAddon;
 }
 
-/** Why the bpf engine cannot run here, or null when it can (addon built with libbpf, its BPF object, kernel BTF). */
+/** Why the bpf engine (points and flight recorder) cannot run here, or null when it can (addon built with libbpf, its BPF objects, kernel BTF). */
 export function bpfEngineUnavailable(): string | null {
   let addon: BpfAddon;
   try {
@@ -67,6 +67,8 @@ export function bpfEngineUnavailable(): string | null {
   }
   if (typeof addon.bpfTraceAvailable !== 'function' || !addon.bpfTraceAvailable()) return 'the addon was built without libbpf (install libbpf-dev and clang, then npm run install)';
   if (bpfObjectPath() === null) return `the BPF object ${OBJECT_FILE} was not built (install clang, then npm run install)`;
+  // the flight recorder's object is built beside it (binding.gyp): one engine for both, or neither
+  if (bpfObjectPath('recorder.bpf.o') === null) return `the BPF object ${OBJECT_DIR}recorder.bpf.o was not built (npm run install)`;
   if (!existsSync('/sys/kernel/btf/vmlinux')) return 'the kernel has no BTF (/sys/kernel/btf/vmlinux): the CO-RE program cannot be relocated';
   const [major = 0, minor = 0] = release().split(/[.-]/).map(Number);
   if (major < 5 || (major === 5 && minor < 17)) return `Linux ${release()} is older than 5.17 (the program compares words in a bpf_loop)`;

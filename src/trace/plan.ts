@@ -111,7 +111,7 @@ export function diagnose(caps: Capabilities, plan = choosePlan(caps)): Finding[]
     : { level: 'problem', message: 'no net/skb tracepoints listed', hint: 'check root, tracefs and CONFIG_TRACEPOINTS' });
   if (caps.bpfEngine !== undefined) {
     f.push(caps.bpfEngine === null
-      ? { level: 'ok', message: 'the binary trace engine can run (libbpf, its BPF object, kernel BTF): --engine bpf' }
+      ? { level: 'ok', message: 'the binary engine can run (libbpf, its BPF objects, kernel BTF): --engine bpf, the default, for the points and the flight recorder' }
       : { level: 'warning', message: `the binary trace engine cannot run: ${caps.bpfEngine}`, hint: 'trace --engine bpftrace works without it; scripts/setup.sh installs libbpf-dev and clang-14' });
   }
   f.push(caps.nsecsTai
