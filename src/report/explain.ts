@@ -60,7 +60,7 @@ export function explainHeadline(l: LoadedExplanations): string {
   const lost = rec
     ? `recorder ${count(rec.events)} events${rec.engine ? ` (${rec.engine} engine)` : ''}, ${rec.engine === 'bpf' ? 'lost to a full ring' : 'lost by bpftrace'} ${count(rec.lostEvents)}, lost while running ${count(rec.lostInRun)}, unread at stop ${count(rec.notReceivedAtStop)}${rec.ringOverflowed ? `, pushed out of a full ring ${count(rec.ringOverflowed)}` : ''}${rec.shortSoftirqs ? `, softirqs under ${count((rec.softirqMinNs ?? 0) / 1000)} µs counted only ${count(rec.shortSoftirqs)}` : ''}`
     : 'no recorder';
-  return `${d.segment}: ${count(d.samples)} samples, p50 ${us(d.p50Ns)} µs, p99 ${us(d.p99Ns)} µs, max ${us(d.maxNs)} µs; ${count(d.late)} over ${us(d.thresholdNs)} µs, ${count(d.explanations.length)} explained; ${lost}; points lost by bpftrace ${count(d.points.lostEvents)}, not received ${count(d.points.lostLines)}`;
+  return `${d.segment}: ${count(d.samples)} samples, p50 ${us(d.p50Ns)} µs, p99 ${us(d.p99Ns)} µs, max ${us(d.maxNs)} µs; ${count(d.late)} over ${us(d.thresholdNs)} µs, ${count(d.explanations.length)} explained; ${lost}; points lost ${rec?.engine === 'bpf' ? 'to a full ring' : 'by bpftrace'} ${count(d.points.lostEvents)}, not received ${count(d.points.lostLines)}`;
 }
 
 // ---- the timeline ---------------------------------------------------------
