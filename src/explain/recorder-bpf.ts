@@ -15,14 +15,13 @@ import { SvtraceError } from '../errors.ts';
 import { bpfAddon, bpfEngineUnavailable, bpfObjectPath } from '../trace/bpf-engine.ts';
 import { createRing, recordEvent, type RecorderEvent } from './events.ts';
 import type { Recorder, RecorderGap, RecorderOptions, RecorderStats } from './recorder.ts';
-import { validateCpus } from './recorder.ts';
+import { softirqMinOf, validateCpus, windowOf } from './recorder.ts';
 
 /** recorder.h's sizes, checked against the addon's at open. */
 export const RECORDER_SIZES = { config: 528, rec: 64, counters: 3, maxCpus: 4096, configCpusOffset: 16, recCommOffset: 48 } as const;
 const C_EMITTED = 0, C_LOST = 1, C_SHORT = 2;
 const REC_SWITCH = 1, REC_WAKEUP = 2, REC_MIGRATE = 3, REC_SOFTIRQ = 4, REC_IRQ_ENTRY = 5, REC_IRQ_EXIT = 6, REC_GAP = 7;
 const OBJECT = 'recorder.bpf.o';
-const DEFAULT_SOFTIRQ_MIN_NS = 2000;
 
 interface RecorderBpfStats { counters: BigUint64Array; ncpus: number; pending?: BigUint64Array; skippedRuns: number; records: number; batches: number; polls: number; pollsDeferred: number; running: boolean }
 type Handle = { readonly __bpfRecorder: unique symbol };
@@ -44,9 +43,7 @@ export function bpfRecorderUnavailable(): string | null {
 /** The config map's value (recorder.h's svr_config) from validated options. */
 export function packRecorderConfig(cpusIn: readonly number[], softirqMinNs: number): Uint8Array {
   const cpus = validateCpus(cpusIn);
-  if (!Number.isInteger(softirqMinNs) || softirqMinNs < 0 || softirqMinNs > 1_000_000) {
-    throw new SvtraceError('EXPLAIN_INVALID_SOFTIRQ_MIN', `a softirq minimum of ${softirqMinNs} ns is not an integer 0..1 000 000`, { hint: 'e.g. 2000 (2 µs); 0 keeps every softirq' });
-  }
+  softirqMinOf({ softirqMinNs });
   const b = new Uint8Array(RECORDER_SIZES.config);
   const v = new DataView(b.buffer);
   v.setUint32(0, 0, true);
@@ -112,10 +109,9 @@ export interface BpfRecorderOptions extends RecorderOptions {
 export async function startBpfRecorder(o: BpfRecorderOptions = {}): Promise<Recorder> {
   const why = bpfRecorderUnavailable();
   if (why !== null) throw new SvtraceError('EXPLAIN_RECORDER_FAILED', `the binary flight recorder cannot run here: ${why}`, { hint: 'use the bpftrace engine (--engine bpftrace), or install libbpf-dev and clang-14 and rebuild (scripts/setup.sh)' });
-  const windowS = o.windowS ?? 2;
-  if (!(windowS > 0 && windowS <= 60)) throw new SvtraceError('EXPLAIN_INVALID_WINDOW', `recorder window ${windowS} s is not in (0, 60]`, { hint: 'e.g. 2 s' });
+  const windowS = windowOf(o);
   const cpus = validateCpus(o.cpus ?? []);
-  const softirqMinNs = o.softirqMinNs ?? DEFAULT_SOFTIRQ_MIN_NS;
+  const softirqMinNs = softirqMinOf(o);
   const config = packRecorderConfig(cpus, softirqMinNs);
   const addon = bpfAddon() as unknown as RecorderAddon;
   const sizes = addon.bpfRecorderSizes!();

@@ -18,6 +18,20 @@ export interface RecorderSpec {
 
 const DEFAULT_SOFTIRQ_MIN_NS = 2000;
 
+/** The softirq minimum of a spec, validated (both engines' rule). */
+export function softirqMinOf(spec: RecorderSpec): number {
+  const minNs = spec.softirqMinNs ?? DEFAULT_SOFTIRQ_MIN_NS;
+  if (!Number.isInteger(minNs) || minNs < 0 || minNs > 1_000_000) throw new SvtraceError('EXPLAIN_INVALID_SOFTIRQ_MIN', `a softirq minimum of ${minNs} ns is not an integer 0..1 000 000`, { hint: 'e.g. 2000 (2 µs); 0 records every softirq' });
+  return minNs;
+}
+
+/** The ring's window in seconds, validated (both engines' rule). */
+export function windowOf(o: { windowS?: number }): number {
+  const windowS = o.windowS ?? 2;
+  if (!(windowS > 0 && windowS <= 60)) throw new SvtraceError('EXPLAIN_INVALID_WINDOW', `recorder window ${windowS} s is not in (0, 60]`, { hint: 'e.g. 2 s' });
+  return windowS;
+}
+
 const MAX_CPU = 4095;
 
 function loadTemplate(): string {
@@ -49,8 +63,7 @@ function anyOf(field: string, cpus: number[]): string {
 export function generateRecorderProgram(spec: RecorderSpec = {}): string {
   const cpus = validateCpus(spec.cpus ?? []);
   const all = cpus.length === 0;
-  const minNs = spec.softirqMinNs ?? DEFAULT_SOFTIRQ_MIN_NS;
-  if (!Number.isInteger(minNs) || minNs < 0 || minNs > 1_000_000) throw new SvtraceError('EXPLAIN_INVALID_SOFTIRQ_MIN', `a softirq minimum of ${minNs} ns is not an integer 0..1 000 000`, { hint: 'e.g. 2000 (2 µs); 0 prints every softirq' });
+  const minNs = softirqMinOf(spec);
   const params: Record<string, string> = {
     SUMMARY: all ? ' *   every CPU' : ` *   CPUs ${cpus.join(', ')} (wakeups and migrations that target them too)`,
     CPU_FILTER: all ? '1' : anyOf('cpu', cpus),
@@ -120,8 +133,7 @@ export interface Recorder {
 }
 
 export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> {
-  const windowS = o.windowS ?? 2;
-  if (!(windowS > 0 && windowS <= 60)) throw new SvtraceError('EXPLAIN_INVALID_WINDOW', `recorder window ${windowS} s is not in (0, 60]`, { hint: 'e.g. 2 s' });
+  const windowS = windowOf(o);
   const pages = o.perfBufferPages ?? 2048;
   if (!Number.isInteger(pages) || pages < 1 || (pages & (pages - 1)) !== 0) throw new SvtraceError('EXPLAIN_INVALID_BUFFER', `perf buffer of ${pages} pages is not a power of two`, { hint: 'e.g. 2048' });
   const program = generateRecorderProgram(o);
@@ -192,7 +204,7 @@ export async function startRecorder(o: RecorderOptions = {}): Promise<Recorder> 
     return {
       durationMs, events, eventsPerS: durationMs > 0 ? events / (durationMs / 1000) : 0, lostEvents, kernelEvents,
       lostLines, lostInRun, notReceivedAtStop: Math.max(0, lostLines - lostInRun), otherLines, ringOverflowed: ring.overflowed,
-      shortSoftirqs: ended ? [...shortPerCpu.values()].reduce((a, b) => a + b, 0) : null, softirqMinNs: o.softirqMinNs ?? DEFAULT_SOFTIRQ_MIN_NS, engine: 'bpftrace',
+      shortSoftirqs: ended ? [...shortPerCpu.values()].reduce((a, b) => a + b, 0) : null, softirqMinNs: softirqMinOf(o), engine: 'bpftrace',
     };
   };
   let stopping: Promise<RecorderStats> | null = null;
